@@ -1,0 +1,143 @@
+//! The `progjar-chat` command line: one binary, one subcommand per role.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::protocol::frame::DEFAULT_MAX_LINE;
+use crate::protocol::users::UserDirectory;
+use crate::server;
+use crate::shared::SharedChat;
+
+/// Exit code for bad arguments or configuration (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "progjar-chat",
+    version,
+    about = "Reference server, client and conformance suite of the Progjar chat protocol",
+    long_about = "Reference server, client and conformance suite of the Progjar chat protocol.\n\n\
+        The protocol: a client sends lines ending in \\r\\n (`auth USER PASS`, `send TOKEN TO TEXT`,\n\
+        `inbox TOKEN`, `list TOKEN`, `logout TOKEN`); the server answers each with one JSON object\n\
+        followed by \\r\\n\\r\\n. The full specification is spec/PROTOCOL.md.\n\n\
+        Try it:\n  progjar-chat server            # listens on 127.0.0.1:8889, users messi/henderson/lineker\n  \
+        progjar-chat client            # then type: auth messi surabaya",
+    after_help = "Logs go to stderr; set RUST_LOG=debug to see one line per connection and request."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the reference server.
+    Server(ServerArgs),
+    /// Run the interactive reference client.
+    Client(crate::client::ClientArgs),
+    /// Check another implementation's server or client against the spec.
+    Conform(crate::conform::ConformArgs),
+    /// Measure a server: throughput and latency under closed-loop load.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Address to listen on; port 0 picks a free port. The first line on
+    /// stdout names the address actually bound.
+    #[arg(long, default_value = "127.0.0.1:8889", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Load users from a JSON file instead of the built-in messi, henderson
+    /// and lineker (password `surabaya`). Format:
+    /// {"users": [{"username": "messi", "name": "Lionel Messi", "password": "surabaya"}]}
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// The longest request line accepted, in bytes, `\r\n` included.
+    /// A longer line gets the error `--Request Terlalu Panjang` and is skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE, value_name = "BYTES")]
+    max_line: usize,
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Server(args) => run_server(args),
+        Command::Client(args) => crate::client::main(args),
+        Command::Conform(args) => crate::conform::main(args),
+        Command::Bench(args) => crate::bench::main(args),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Prints `progjar-chat: error: …` on stderr and gives the exit code.
+pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("progjar-chat: error: {message}");
+    ExitCode::from(code)
+}
+
+fn run_server(args: ServerArgs) -> ExitCode {
+    let users = match &args.users {
+        Some(path) => match UserDirectory::load(path) {
+            Ok(users) => users,
+            Err(error) => return fail(EXIT_USAGE, error),
+        },
+        None => UserDirectory::builtin(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, format!("cannot start the runtime: {error}")),
+    };
+    runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(error) => return fail(EXIT_USAGE, format!("cannot listen on {}: {error}", args.listen)),
+        };
+        let bound = listener.local_addr().map_or(args.listen, |addr| addr);
+        println!("progjar-chat server listening on {bound}");
+        let _ = std::io::stdout().flush();
+        let state = Arc::new(SharedChat::new(users));
+        let config = server::Config { max_line: args.max_line };
+        server::run(listener, state, config, shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,27 @@
+//! progjar-chat: the reference implementation, executable specification and
+//! conformance suite of the Progjar chat protocol.
+//!
+//! A map of the crate:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`protocol`] | the sans-I/O core: framing, requests, state, replies, JSON |
+//! | [`sync`] | the one switch between std and loom locks |
+//! | [`shared`] | the state shared by all connections, behind one mutex |
+//! | [`server`] | the tokio server: `server::run(listener, state, config, shutdown)` |
+//! | [`client`] | the interactive client: a sans-I/O session plus a tokio loop |
+//! | [`conform`] | the conformance runner: spec examples against any server or client |
+//! | [`bench`] | the load generator: `progjar-chat bench` |
+//! | [`cli`] | the `progjar-chat` command line |
+//!
+//! The protocol itself is specified in `spec/PROTOCOL.md`; every rule there
+//! cites the assignment or the original implementation it comes from.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod conform;
+pub mod protocol;
+pub mod server;
+pub mod shared;
+pub mod sync;

@@ -1,0 +1,266 @@
+//! The protocol state and the one function that changes it.
+//!
+//! [`Chat::handle`] is a pure step: a request and the state in, a reply and
+//! the new state out. It holds the sessions (token → user), the order in
+//! which they were opened (for `list`), and each user's pending mail. Mail is
+//! kept per recipient *user*, not per session, so a message waits for its
+//! recipient while they are offline and is taken by whichever of their
+//! sessions asks first; `inbox` removes what it returns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::reply::{ErrorReply, Inbox, Online, Pending, Reply};
+use super::request::{parse_request_bytes, Request, RequestError};
+use super::token::TokenSource;
+use super::users::{UserDirectory, UserId};
+
+/// The whole state of a server.
+#[derive(Debug)]
+pub struct Chat {
+    users: Arc<UserDirectory>,
+    sessions: HashMap<String, Session>,
+    /// Per user, the opening numbers of their live sessions.
+    live: Vec<BTreeSet<u64>>,
+    /// Per recipient, pending messages oldest first.
+    mailboxes: Vec<Vec<Pending>>,
+    sessions_opened: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    user: UserId,
+    /// When the session was opened, counted in sessions.
+    opened: u64,
+}
+
+impl Chat {
+    /// A server's state at start: no sessions, no mail.
+    pub fn new(users: Arc<UserDirectory>) -> Self {
+        let n = users.len();
+        Self {
+            users,
+            sessions: HashMap::new(),
+            live: vec![BTreeSet::new(); n],
+            mailboxes: vec![Vec::new(); n],
+            sessions_opened: 0,
+        }
+    }
+
+    /// The user directory this state was made with.
+    pub fn users(&self) -> &Arc<UserDirectory> {
+        &self.users
+    }
+
+    /// Parses a request line (terminator included) and handles it.
+    pub fn handle_line(&mut self, line: &[u8], tokens: &mut impl TokenSource) -> Reply {
+        match parse_request_bytes(line) {
+            Ok(request) => self.handle(request, tokens),
+            Err(error) => Reply::Error(request_error_reply(error)),
+        }
+    }
+
+    /// Handles one request. Checks run in the original's order: missing
+    /// fields (already ruled out by parsing), then the token, then the
+    /// recipient.
+    pub fn handle(&mut self, request: Request<'_>, tokens: &mut impl TokenSource) -> Reply {
+        match request {
+            Request::Auth { username, password } => self.auth(username, password, tokens),
+            Request::Send { token, to, text } => {
+                let from = match self.session_user(token) {
+                    Some(user) => user,
+                    None => return Reply::Error(ErrorReply::UnknownToken),
+                };
+                let Some(to) = self.users.find(to) else {
+                    return Reply::Error(ErrorReply::RecipientNotFound);
+                };
+                self.mailboxes[to.0 as usize].push(Pending { from, text: text.into() });
+                Reply::MessageSent
+            }
+            Request::Inbox { token } => match self.session_user(token) {
+                Some(user) => Reply::Inbox(Inbox {
+                    users: Arc::clone(&self.users),
+                    recipient: user,
+                    mail: std::mem::take(&mut self.mailboxes[user.0 as usize]),
+                }),
+                None => Reply::Error(ErrorReply::UnknownToken),
+            },
+            Request::List { token } => match self.session_user(token) {
+                Some(_) => Reply::List(Online {
+                    users: Arc::clone(&self.users),
+                    online: self.online(),
+                }),
+                None => Reply::Error(ErrorReply::UnknownToken),
+            },
+            Request::Logout { token } => match self.sessions.remove(token) {
+                Some(session) => {
+                    self.live[session.user.0 as usize].remove(&session.opened);
+                    Reply::LoggedOut
+                }
+                None => Reply::Error(ErrorReply::UnknownToken),
+            },
+        }
+    }
+
+    fn auth(&mut self, username: &str, password: &str, tokens: &mut impl TokenSource) -> Reply {
+        let Some(user) = self.users.find(username) else {
+            return Reply::Error(ErrorReply::UserNotFound);
+        };
+        if !self.users.password_matches(user, password) {
+            return Reply::Error(ErrorReply::WrongPassword);
+        }
+        let mut token = tokens.new_token();
+        while self.sessions.contains_key(&token) {
+            token = tokens.new_token();
+        }
+        self.sessions_opened += 1;
+        let opened = self.sessions_opened;
+        self.sessions.insert(token.clone(), Session { user, opened });
+        self.live[user.0 as usize].insert(opened);
+        Reply::LoggedIn { token }
+    }
+
+    fn session_user(&self, token: &str) -> Option<UserId> {
+        self.sessions.get(token).map(|session| session.user)
+    }
+
+    /// Users with a live session, ordered by their earliest live session.
+    fn online(&self) -> Vec<UserId> {
+        let mut online: Vec<(u64, UserId)> = self
+            .live
+            .iter()
+            .enumerate()
+            .filter_map(|(i, opened)| {
+                let first = opened.first()?;
+                Some((*first, UserId(i as u32)))
+            })
+            .collect();
+        online.sort_unstable();
+        online.into_iter().map(|(_, user)| user).collect()
+    }
+
+    /// How many sessions are live.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// How many messages wait, over all mailboxes.
+    pub fn pending_count(&self) -> usize {
+        self.mailboxes.iter().map(Vec::len).sum()
+    }
+}
+
+/// The error reply for a line that is not a request.
+pub fn request_error_reply(error: RequestError) -> ErrorReply {
+    match error {
+        RequestError::NotUtf8 => ErrorReply::NotUtf8,
+        RequestError::UnknownCommand => ErrorReply::UnknownCommand,
+        RequestError::MissingFields => ErrorReply::MissingFields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::token::SequentialTokens;
+
+    struct Harness {
+        chat: Chat,
+        tokens: SequentialTokens,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self { chat: Chat::new(Arc::new(UserDirectory::builtin())), tokens: SequentialTokens::default() }
+        }
+
+        fn ask(&mut self, line: &str) -> String {
+            let reply = self.chat.handle_line(line.as_bytes(), &mut self.tokens);
+            String::from_utf8(reply.to_bytes()).unwrap()
+        }
+
+        fn login(&mut self, user: &str) -> String {
+            let reply = self.ask(&format!("auth {user} surabaya \r\n"));
+            reply[30..66].to_string()
+        }
+    }
+
+    #[test]
+    fn auth_replies() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.ask("auth messi surabaya \r\n"),
+            "{\"status\": \"OK\", \"tokenid\": \"00000000-0000-4000-8000-000000000001\"}\r\n\r\n"
+        );
+        assert_eq!(h.ask("auth pogba surabaya \r\n"), "{\"status\": \"ERROR\", \"message\": \"User Tidak Ada\"}\r\n\r\n");
+        assert_eq!(h.ask("auth messi jakarta \r\n"), "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n");
+        assert_eq!(h.ask("auth messi \r\n"), "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n");
+        assert_eq!(h.ask("auth messi\r\n"), "{\"status\": \"ERROR\", \"message\": \"--Protocol Tidak Benar\"}\r\n\r\n");
+    }
+
+    #[test]
+    fn mail_waits_and_is_taken_once() {
+        let mut h = Harness::new();
+        let messi = h.login("messi");
+        assert_eq!(h.ask(&format!("send {messi} lineker  halo \r\n")), "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n");
+        let lineker = h.login("lineker");
+        assert_eq!(
+            h.ask(&format!("inbox {lineker} \r\n")),
+            "{\"status\": \"OK\", \"messages\": {\"messi\": [{\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \"  halo \\r\\n\"}]}}\r\n\r\n"
+        );
+        assert_eq!(h.ask(&format!("inbox {lineker} \r\n")), "{\"status\": \"OK\", \"messages\": {}}\r\n\r\n");
+    }
+
+    #[test]
+    fn inbox_groups_by_sender_in_order_of_oldest_message() {
+        let mut h = Harness::new();
+        let messi = h.login("messi");
+        let henderson = h.login("henderson");
+        h.ask(&format!("send {henderson} messi a\r\n"));
+        h.ask(&format!("send {messi} messi b\r\n"));
+        h.ask(&format!("send {henderson} messi c\r\n"));
+        let reply = h.ask(&format!("inbox {messi}\r\n"));
+        let h_at = reply.find("\"henderson\"").unwrap();
+        let m_at = reply.find("\"messi\"").unwrap();
+        assert!(h_at < m_at, "{reply}");
+        assert!(reply.find(" a\"").unwrap() < reply.find(" c\"").unwrap());
+    }
+
+    #[test]
+    fn send_checks_token_before_recipient() {
+        let mut h = Harness::new();
+        assert_eq!(h.ask("send bogus pogba hi\r\n"), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
+        let messi = h.login("messi");
+        assert_eq!(h.ask(&format!("send {messi} pogba hi\r\n")), "{\"status\": \"ERROR\", \"message\": \"User Tidak Ditemukan\"}\r\n\r\n");
+        assert_eq!(h.chat.pending_count(), 0);
+    }
+
+    #[test]
+    fn list_and_logout() {
+        let mut h = Harness::new();
+        let henderson1 = h.login("henderson");
+        let messi = h.login("messi");
+        let henderson2 = h.login("henderson");
+        let list = |h: &mut Harness, t: &str| h.ask(&format!("list {t}\r\n"));
+        assert_eq!(
+            list(&mut h, &messi),
+            "{\"status\": \"OK\", \"messages\": [\"henderson - Jordan Henderson\", \"messi - Lionel Messi\"]}\r\n\r\n"
+        );
+        assert_eq!(h.ask(&format!("logout {henderson1}\r\n")), "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n");
+        assert_eq!(
+            list(&mut h, &henderson2),
+            "{\"status\": \"OK\", \"messages\": [\"messi - Lionel Messi\", \"henderson - Jordan Henderson\"]}\r\n\r\n"
+        );
+        assert_eq!(list(&mut h, &henderson1), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
+        assert_eq!(h.ask(&format!("logout {henderson1}\r\n")), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
+        assert_eq!(h.chat.session_count(), 2);
+    }
+
+    #[test]
+    fn a_prefix_of_a_token_is_not_the_token() {
+        let mut h = Harness::new();
+        let messi = h.login("messi");
+        assert!(h.ask(&format!("inbox {}\r\n", &messi[..35])).contains("Informasi tidak ditemukan"));
+        assert!(h.ask(&format!("inbox {}\r\n", messi.to_uppercase())).contains("Informasi tidak ditemukan"));
+    }
+}

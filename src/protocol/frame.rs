@@ -1,0 +1,121 @@
+//! Framing: where one request ends.
+//!
+//! A request is every byte up to and including the first `\r\n`. The
+//! original server waited until its whole buffer *ended* with `\r\n` and then
+//! treated the buffer as one request, so two requests arriving in one read
+//! were merged; that is a bug of the original, not part of the protocol, and
+//! here each `\r\n` ends exactly one request. A bare `\r` or `\n` is an
+//! ordinary byte inside a line.
+//!
+//! Like `httparse`, "incomplete is not invalid": [`Frame::Partial`] is a
+//! normal outcome, and the caller (see [`crate::protocol::connection`]) alone
+//! decides when to read more and how to advance its buffer.
+
+/// The longest request line accepted by default, terminator included.
+///
+/// Large enough for a 100 KB message with room to spare, small enough that a
+/// client cannot make the server buffer without bound.
+pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+
+/// The outcome of looking for one request at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole request line, `\r\n` included, is the first `len` bytes.
+    Complete { len: usize },
+    /// No `\r\n` yet: read more bytes and try again.
+    Partial,
+}
+
+/// Why no request can be taken from the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// No `\r\n` within the first `limit` bytes.
+    LineTooLong { limit: usize },
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::LineTooLong { limit } => {
+                write!(f, "request line longer than {limit} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Looks for one request at the start of `buf`, with [`DEFAULT_MAX_LINE`].
+pub fn parse_frame(buf: &[u8]) -> Result<Frame, FrameError> {
+    parse_frame_limited(buf, DEFAULT_MAX_LINE)
+}
+
+/// Looks for one request at the start of `buf`; a line (terminator
+/// included) may be at most `max_line` bytes long.
+pub fn parse_frame_limited(buf: &[u8], max_line: usize) -> Result<Frame, FrameError> {
+    let window = &buf[..buf.len().min(max_line)];
+    match find_crlf(window, 0) {
+        Some(at) => Ok(Frame::Complete { len: at + 2 }),
+        None if buf.len() >= max_line => Err(FrameError::LineTooLong { limit: max_line }),
+        None => Ok(Frame::Partial),
+    }
+}
+
+/// The index of the first `\r` that starts a `\r\n` in `buf`, searching from
+/// `from` (so a caller can resume where an earlier search stopped).
+pub fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(offset) = buf.get(at..)?.iter().position(|&b| b == b'\n') {
+        let nl = at + offset;
+        if nl > 0 && buf[nl - 1] == b'\r' {
+            return Some(nl - 1);
+        }
+        at = nl + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_line_is_complete_with_its_terminator() {
+        assert_eq!(parse_frame(b"inbox t\r\n"), Ok(Frame::Complete { len: 9 }));
+    }
+
+    #[test]
+    fn only_the_first_line_is_taken() {
+        assert_eq!(parse_frame(b"a\r\nb\r\n"), Ok(Frame::Complete { len: 3 }));
+    }
+
+    #[test]
+    fn incomplete_is_not_invalid() {
+        assert_eq!(parse_frame(b""), Ok(Frame::Partial));
+        assert_eq!(parse_frame(b"auth messi"), Ok(Frame::Partial));
+        assert_eq!(parse_frame(b"auth messi\r"), Ok(Frame::Partial));
+    }
+
+    #[test]
+    fn bare_cr_and_lf_do_not_end_a_line() {
+        assert_eq!(parse_frame(b"a\nb\rc"), Ok(Frame::Partial));
+        assert_eq!(parse_frame(b"a\n\r\n"), Ok(Frame::Complete { len: 4 }));
+        assert_eq!(parse_frame(b"\n\r\r\n"), Ok(Frame::Complete { len: 4 }));
+    }
+
+    #[test]
+    fn a_line_may_be_exactly_the_limit() {
+        assert_eq!(parse_frame_limited(b"abc\r\n", 5), Ok(Frame::Complete { len: 5 }));
+        assert_eq!(
+            parse_frame_limited(b"abcd\r\n", 5),
+            Err(FrameError::LineTooLong { limit: 5 })
+        );
+        assert_eq!(parse_frame_limited(b"abcd", 5), Ok(Frame::Partial));
+    }
+
+    #[test]
+    fn find_crlf_resumes() {
+        assert_eq!(find_crlf(b"\r\nx\r\n", 1), Some(3));
+        assert_eq!(find_crlf(b"x\r", 5), None);
+    }
+}

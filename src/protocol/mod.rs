@@ -1,0 +1,30 @@
+//! The sans-I/O protocol core: no tokio, no sockets, no clock.
+//!
+//! Everything the wire protocol *means* lives here, as plain functions and
+//! data, so that unit tests, property tests, loom models and fuzz targets can
+//! drive it without a runtime. The tokio layers in [`crate::server`] and
+//! [`crate::client`] only move bytes between sockets and these types.
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`frame`] | where one request ends: `parse_frame` |
+//! | [`request`] | what a request line says, with the original's field rules |
+//! | [`users`] | the user directory and its JSON file format |
+//! | [`token`] | where session tokens come from |
+//! | [`chat`] | the state (sessions, pending mail) and `handle`, request → reply |
+//! | [`reply`] | the reply values and their exact bytes |
+//! | [`connection`] | one connection's byte stream → replies, in order |
+//! | [`json`] | a JSON encoder byte-identical to Python's `json.dumps` |
+//! | [`pyrepr`] | Python's `repr(bytes)`, for the client's trace lines |
+//! | [`pystr`] | Python's notion of whitespace, for `str.strip()` |
+
+pub mod chat;
+pub mod connection;
+pub mod frame;
+pub mod json;
+pub mod pyrepr;
+pub mod pystr;
+pub mod reply;
+pub mod request;
+pub mod token;
+pub mod users;

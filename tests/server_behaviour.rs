@@ -1,0 +1,570 @@
+//! The `progjar-chat server` binary as a user runs it: arguments, exit codes,
+//! stdout/stderr, signals and connection handling over real sockets.
+//!
+//! Each test starts the real executable (assert_cmd's `cargo_bin`) on
+//! `127.0.0.1:0`, learns the bound port from the first stdout line, and
+//! talks to it with blocking std sockets that have read timeouts, so a hung
+//! server fails a test instead of hanging the suite. Child processes are
+//! killed on drop (by their own handle) if a test fails midway.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use support::{assert_uuid4, error_reply, find, token_from_auth_reply, TERMINATOR, TIMEOUT};
+
+const LISTENING: &str = "progjar-chat server listening on ";
+const MESSAGE_SENT: &str = support::MESSAGE_SENT;
+
+fn binary() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("progjar-chat")
+}
+
+/// A file under cargo's per-test-target scratch directory.
+fn scratch_file(name: &str, contents: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server_behaviour");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// A running `progjar-chat server` child.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    first_line: String,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl ServerProcess {
+    /// Starts the server on `127.0.0.1:0` with extra arguments and
+    /// environment (RUST_LOG is cleared unless given), and waits for the
+    /// listening line.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary());
+        command
+            .args(["server", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn progjar-chat");
+        // Both pipes are drained by threads, so a chatty server never blocks
+        // on a full pipe.
+        let (line_tx, line_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = line_tx.send(first);
+            let mut rest = Vec::new();
+            let _ = reader.read_to_end(&mut rest);
+            rest
+        });
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stderr_pipe.read_to_end(&mut all);
+            all
+        });
+        let mut server = Self {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            first_line: String::new(),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        let first_line = line_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server prints its listening line");
+        let addr = first_line
+            .strip_prefix(LISTENING)
+            .and_then(|rest| rest.strip_suffix('\n'))
+            .unwrap_or_else(|| panic!("unexpected first stdout line {first_line:?}"));
+        server.addr = addr.parse().unwrap_or_else(|_| panic!("not an address: {addr:?}"));
+        server.first_line = first_line;
+        server
+    }
+
+    fn connect(&self) -> Conn {
+        Conn::connect(self.addr)
+    }
+
+    /// Sends SIGTERM with the system's `kill`.
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, wait for exit, return (status, stdout after the first line,
+    /// stderr).
+    fn terminate(mut self) -> (ExitStatus, String, String) {
+        self.sigterm();
+        let status = self.wait();
+        let (stdout, stderr) = self.outputs();
+        (status, stdout, stderr)
+    }
+
+    /// The rest of stdout and all of stderr; call only once exited.
+    fn outputs(&mut self) -> (String, String) {
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A blocking raw-socket client with a read timeout.
+struct Conn {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Conn {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self { stream, pending: Vec::new() }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+        self.stream.flush().unwrap();
+    }
+
+    /// Exactly one reply, terminator included; later bytes are kept.
+    fn read_reply(&mut self) -> String {
+        loop {
+            if let Some(at) = find(&self.pending, TERMINATOR) {
+                let rest = self.pending.split_off(at + TERMINATOR.len());
+                let reply = std::mem::replace(&mut self.pending, rest);
+                return String::from_utf8(reply).expect("replies are ASCII");
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).unwrap_or_else(|e| {
+                panic!("no whole reply ({e}); got {:?}", String::from_utf8_lossy(&self.pending))
+            });
+            assert!(n > 0, "connection closed before a whole reply: {:?}", self.pending);
+            self.pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn ask(&mut self, request: &[u8]) -> String {
+        assert!(self.pending.is_empty(), "unread bytes before a request");
+        self.send(request);
+        let reply = self.read_reply();
+        assert!(self.pending.is_empty(), "more than one reply to {request:?}");
+        reply
+    }
+
+    fn login(&mut self, user: &str, password: &str) -> String {
+        token_from_auth_reply(&self.ask(format!("auth {user} {password} \r\n").as_bytes()))
+    }
+
+    /// Reads until EOF (bounded): whether the server closed the connection
+    /// without sending anything more.
+    fn closed_by_server(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(self.stream.read_to_end(&mut rest), Ok(_) if rest.is_empty())
+    }
+}
+
+fn list_reply(entries: &[&str]) -> String {
+    let quoted: Vec<String> = entries.iter().map(|e| format!("\"{e}\"")).collect();
+    format!("{{\"status\": \"OK\", \"messages\": [{}]}}\r\n\r\n", quoted.join(", "))
+}
+
+/// Runs the server with these arguments expecting it to refuse to start;
+/// returns (status, stdout, stderr). Fails if it is still running after
+/// 10 s (it would have started serving).
+fn run_expecting_exit(args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = Command::new(binary())
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn progjar-chat");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started instead of refusing {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A configuration error: exit code 2, nothing on stdout (it never
+/// listened), exactly one stderr line `progjar-chat: error: …` naming the
+/// file, and no panic.
+fn assert_config_error(args: &[&str], path: &std::path::Path) {
+    let (status, stdout, stderr) = run_expecting_exit(args);
+    assert_eq!(status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stdout, "", "a server that failed to start printed on stdout");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "want exactly one stderr line, got {stderr:?}");
+    assert!(stderr.ends_with('\n'));
+    assert!(lines[0].starts_with("progjar-chat: error: "), "{stderr:?}");
+    assert!(lines[0].contains(&path.display().to_string()), "the error names the file: {stderr:?}");
+}
+
+// ------------------------------------------------------------------ startup
+
+/// `--listen 127.0.0.1:0` binds a free port, and the very first stdout line
+/// names the address actually bound (not port 0), which then serves.
+#[test]
+fn listen_port_zero_prints_the_bound_address_first() {
+    let server = ServerProcess::start(&[], &[]);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(server.addr.port(), 0);
+    assert_eq!(server.first_line, format!("{LISTENING}{}\n", server.addr));
+    let mut c = server.connect();
+    assert_eq!(c.ask(b"foo\r\n"), error_reply("**Protocol Tidak Benar"));
+}
+
+/// Without `--users`, the original's three users log in with `surabaya`.
+#[test]
+fn default_users_work() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut c = server.connect();
+    let messi = c.login("messi", "surabaya");
+    c.login("henderson", "surabaya");
+    c.login("lineker", "surabaya");
+    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply("Password Salah"));
+    assert_eq!(c.ask(b"auth pogba surabaya\r\n"), error_reply("User Tidak Ada"));
+    assert_eq!(
+        c.ask(format!("list {messi}\r\n").as_bytes()),
+        list_reply(&[
+            "messi - Lionel Messi",
+            "henderson - Jordan Henderson",
+            "lineker - Gary Lineker"
+        ])
+    );
+}
+
+/// `--users FILE` replaces the built-in users entirely: its users log in
+/// with their passwords and are named by their full names; messi is gone.
+#[test]
+fn users_file_replaces_the_builtin_users() {
+    let path = scratch_file(
+        "users-valid.json",
+        r#"{"users": [{"username": "a", "name": "A B", "password": "x"},
+                      {"username": "zed", "name": "Zed Éé", "password": "y"}]}"#,
+    );
+    let server = ServerProcess::start(&["--users", path.to_str().unwrap()], &[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask(b"auth messi surabaya\r\n"), error_reply("User Tidak Ada"));
+    assert_eq!(c.ask(b"auth a surabaya\r\n"), error_reply("Password Salah"));
+    let a = c.login("a", "x");
+    let zed = c.login("zed", "y");
+    assert_eq!(c.ask(format!("list {a}\r\n").as_bytes()), list_reply(&["a - A B", "zed - Zed \\u00c9\\u00e9"]));
+    assert_eq!(
+        c.ask(format!("send {a} messi hi\r\n").as_bytes()),
+        error_reply("User Tidak Ditemukan")
+    );
+    assert_eq!(c.ask(format!("send {a} zed hi\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(
+        c.ask(format!("inbox {zed}\r\n").as_bytes()),
+        "{\"status\": \"OK\", \"messages\": {\"a\": [{\"msg_from\": \"A B\", \
+         \"msg_to\": \"Zed \\u00c9\\u00e9\", \"msg\": \" hi\\r\\n\"}]}}\r\n\r\n"
+    );
+}
+
+/// A users file that does not exist is a configuration error (exit 2).
+#[test]
+fn missing_users_file_exits_2_with_one_error_line() {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-dir/no-such-users.json");
+    assert_config_error(&["--users", path.to_str().unwrap()], &path);
+}
+
+/// A users file that is not JSON of the documented shape is a
+/// configuration error (exit 2), for several kinds of malformation.
+#[test]
+fn malformed_users_file_exits_2_with_one_error_line() {
+    for (name, contents) in [
+        ("truncated.json", r#"{"users": [{"username": "a""#),
+        ("not-json.json", "users:\n  - a\n"),
+        ("wrong-shape.json", r#"{"users": {"username": "a", "name": "A", "password": "x"}}"#),
+        ("missing-field.json", r#"{"users": [{"username": "a", "name": "A"}]}"#),
+        ("empty.json", ""),
+    ] {
+        let path = scratch_file(name, contents);
+        assert_config_error(&["--users", path.to_str().unwrap()], &path);
+    }
+}
+
+/// Two users with the same username make logins ambiguous: exit 2.
+#[test]
+fn duplicate_users_exit_2_with_one_error_line() {
+    let path = scratch_file(
+        "users-duplicate.json",
+        r#"{"users": [{"username": "a", "name": "A", "password": "x"},
+                      {"username": "a", "name": "A2", "password": "y"}]}"#,
+    );
+    assert_config_error(&["--users", path.to_str().unwrap()], &path);
+}
+
+// --------------------------------------------------------------- connection
+
+/// Requests written in one `write` are each answered, in order.
+#[test]
+fn pipelined_requests_in_one_write_are_answered_in_order() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut c = server.connect();
+    c.send(b"auth messi surabaya\r\nauth lineker surabaya\r\n");
+    let messi = token_from_auth_reply(&c.read_reply());
+    let lineker = token_from_auth_reply(&c.read_reply());
+    assert_ne!(messi, lineker);
+    c.send(
+        format!(
+            "send {messi} lineker one\r\nsend {messi} lineker two\r\ninbox {lineker}\r\n\
+             list {lineker}\r\nfoo\r\nlogout {lineker}\r\ninbox {lineker}\r\n"
+        )
+        .as_bytes(),
+    );
+    let replies: Vec<String> = (0..7).map(|_| c.read_reply()).collect();
+    assert_eq!(
+        replies,
+        vec![
+            MESSAGE_SENT.to_string(),
+            MESSAGE_SENT.to_string(),
+            "{\"status\": \"OK\", \"messages\": {\"messi\": [\
+             {\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \" one\\r\\n\"}, \
+             {\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \" two\\r\\n\"}]}}\r\n\r\n"
+                .to_string(),
+            list_reply(&["messi - Lionel Messi", "lineker - Gary Lineker"]),
+            error_reply("**Protocol Tidak Benar"),
+            support::LOGGED_OUT.to_string(),
+            error_reply("Informasi tidak ditemukan"),
+        ]
+    );
+    assert!(c.pending.is_empty(), "no extra replies");
+}
+
+/// One request written a byte at a time (including a UTF-8 character and
+/// the `\r\n` split across writes) is answered once, when complete, and
+/// the text arrives whole.
+#[test]
+fn one_request_over_many_writes_is_answered_once() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut c = server.connect();
+    let token = c.login("henderson", "surabaya");
+    let request = format!("send {token} henderson héllo wörld\r\n");
+    for byte in request.as_bytes() {
+        c.send(&[*byte]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(c.read_reply(), MESSAGE_SENT);
+    assert_eq!(
+        c.ask(format!("inbox {token}\r\n").as_bytes()),
+        "{\"status\": \"OK\", \"messages\": {\"henderson\": [{\"msg_from\": \"Jordan Henderson\", \
+         \"msg_to\": \"Jordan Henderson\", \"msg\": \" h\\u00e9llo w\\u00f6rld\\r\\n\"}]}}\r\n\r\n"
+    );
+}
+
+/// No error closes the connection: after each kind of error reply the same
+/// connection still answers a good request.
+#[test]
+fn error_replies_never_close_the_connection() {
+    let server = ServerProcess::start(&["--max-line", "80"], &[]);
+    let mut c = server.connect();
+    let token = c.login("messi", "surabaya");
+    let good = format!("list {token}\r\n");
+    let good_reply = list_reply(&["messi - Lionel Messi"]);
+    let long_line = format!("send {token} messi {}\r\n", "x".repeat(100));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"auth pogba surabaya\r\n".to_vec(), "User Tidak Ada"),
+        (b"auth messi jakarta\r\n".to_vec(), "Password Salah"),
+        (b"auth messi\r\n".to_vec(), "--Protocol Tidak Benar"),
+        (b"FOO\r\n".to_vec(), "**Protocol Tidak Benar"),
+        (b"\r\n".to_vec(), "**Protocol Tidak Benar"),
+        (format!("send {token} pogba hi\r\n").into_bytes(), "User Tidak Ditemukan"),
+        (b"inbox bogus\r\n".to_vec(), "Informasi tidak ditemukan"),
+        (b"send \xff\xfe x\r\n".to_vec(), "--Request Bukan UTF-8"),
+        (long_line.into_bytes(), "--Request Terlalu Panjang"),
+    ];
+    for (bad, message) in cases {
+        assert_eq!(c.ask(&bad), error_reply(message), "{:?}", String::from_utf8_lossy(&bad));
+        assert_eq!(c.ask(good.as_bytes()), good_reply, "after {message}");
+    }
+}
+
+/// Invalid UTF-8 gets `--Request Bukan UTF-8`, also in the middle of a
+/// pipelined batch, and the requests around it are answered normally; a
+/// multi-byte character split between two writes is *not* invalid.
+#[test]
+fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut c = server.connect();
+    // An overlong encoding of `/`.
+    assert_eq!(c.ask(b"\xc0\xaf\r\n"), error_reply("--Request Bukan UTF-8"));
+    let token = c.login("lineker", "surabaya");
+    let list = list_reply(&["lineker - Gary Lineker"]);
+    // A lone surrogate encoded in bytes, between two good requests.
+    let mut batch = format!("list {token}\r\n").into_bytes();
+    batch.extend_from_slice(b"auth lineker \xed\xa0\x80\r\n");
+    batch.extend_from_slice(format!("list {token}\r\n").as_bytes());
+    c.send(&batch);
+    assert_eq!(c.read_reply(), list);
+    assert_eq!(c.read_reply(), error_reply("--Request Bukan UTF-8"));
+    assert_eq!(c.read_reply(), list);
+    // `é` = C3 A9 split between writes is valid once whole.
+    c.send(format!("send {token} lineker ").as_bytes());
+    std::thread::sleep(Duration::from_millis(5));
+    c.send(b"\xc3");
+    std::thread::sleep(Duration::from_millis(5));
+    c.send(b"\xa9\r\n");
+    assert_eq!(c.read_reply(), MESSAGE_SENT);
+    assert_eq!(
+        c.ask(format!("inbox {token}\r\n").as_bytes()),
+        "{\"status\": \"OK\", \"messages\": {\"lineker\": [{\"msg_from\": \"Gary Lineker\", \
+         \"msg_to\": \"Gary Lineker\", \"msg\": \" \\u00e9\\r\\n\"}]}}\r\n\r\n"
+    );
+}
+
+// ----------------------------------------------------------------- shutdown
+
+/// SIGTERM: a request written just before the signal is still answered,
+/// the server closes its connections, exits with status 0, and then
+/// refuses new connections.
+#[test]
+fn sigterm_answers_the_request_in_flight_and_exits_0() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut idle = server.connect();
+    let mut c = server.connect();
+    let token = c.login("messi", "surabaya");
+    c.send(format!("send {token} henderson bye\r\n").as_bytes());
+    server.sigterm();
+    assert_eq!(c.read_reply(), MESSAGE_SENT);
+    assert!(c.closed_by_server(), "the server closes connections on shutdown");
+    assert!(idle.closed_by_server(), "an idle connection is closed too");
+    let addr = server.addr;
+    let (status, stdout, stderr) = server.terminate_already_signalled();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stdout, "", "nothing on stdout after the listening line");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let refused = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+impl ServerProcess {
+    /// Wait for exit after `sigterm` was already sent.
+    fn terminate_already_signalled(mut self) -> (ExitStatus, String, String) {
+        let status = self.wait();
+        let (stdout, stderr) = self.outputs();
+        (status, stdout, stderr)
+    }
+}
+
+/// SIGTERM with no connections exits 0 promptly.
+#[test]
+fn sigterm_when_idle_exits_0() {
+    let server = ServerProcess::start(&[], &[]);
+    let (status, _, stderr) = server.terminate();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}
+
+// ------------------------------------------------------------------ logging
+
+/// `RUST_LOG=debug` logs exactly one "connection opened" line per
+/// connection and one "request" line per request, each naming the peer;
+/// and neither a password (right or wrong) nor a whole token ever appears
+/// on stderr or stdout.
+#[test]
+fn debug_log_has_a_line_per_connection_and_request_and_no_secrets() {
+    const SECRET: &str = "s3cr3t-pw";
+    const WRONG: &str = "wr0ng-guess-77";
+    let path = scratch_file(
+        "users-secret.json",
+        &format!(r#"{{"users": [{{"username": "alice", "name": "Alice A", "password": "{SECRET}"}}]}}"#),
+    );
+    let server = ServerProcess::start(&["--users", path.to_str().unwrap()], &[("RUST_LOG", "debug")]);
+
+    let mut first = server.connect();
+    let first_peer = first.stream.local_addr().unwrap();
+    let token = first.login("alice", SECRET);
+    assert_uuid4(&token);
+    assert_eq!(first.ask(format!("auth alice {WRONG}\r\n").as_bytes()), error_reply("Password Salah"));
+    assert_eq!(first.ask(format!("auth bob {SECRET}\r\n").as_bytes()), error_reply("User Tidak Ada"));
+    assert_eq!(first.ask(format!("send {token} alice {SECRET}\r\n").as_bytes()), MESSAGE_SENT);
+    let inbox = first.ask(format!("inbox {token}\r\n").as_bytes());
+    assert!(inbox.contains(SECRET));
+    let first_requests = 5;
+
+    let mut second = server.connect();
+    let second_peer = second.stream.local_addr().unwrap();
+    second.send(format!("list {token}\r\nauth alice {SECRET}\r\nlogout {token}\r\n").as_bytes());
+    for _ in 0..3 {
+        second.read_reply();
+    }
+    let second_requests = 3;
+    drop(first);
+    drop(second);
+
+    let (status, stdout, stderr) = server.terminate();
+    assert_eq!(status.code(), Some(0));
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!text.contains(SECRET), "{name} shows the password:\n{text}");
+        assert!(!text.contains(WRONG), "{name} shows a wrong password:\n{text}");
+        assert!(!text.contains(&token), "{name} shows a whole token:\n{text}");
+    }
+    for (peer, requests) in [(first_peer, first_requests), (second_peer, second_requests)] {
+        let peer_field = format!("peer={peer}");
+        let of_peer: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(&peer_field) || l.contains(&format!("peer={peer} ")))
+            .collect();
+        let opened = of_peer.iter().filter(|l| l.contains("connection opened")).count();
+        let request_lines = of_peer.iter().filter(|l| l.contains(" request ")).count();
+        assert_eq!(opened, 1, "one line per connection for {peer}:\n{stderr}");
+        assert_eq!(request_lines, requests, "one line per request for {peer}:\n{stderr}");
+    }
+}
