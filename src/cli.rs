@@ -44,6 +44,12 @@ enum Command {
     Conform(crate::conform::ConformArgs),
     /// Measure a server: throughput and latency under closed-loop load.
     Bench(crate::bench::BenchArgs),
+    /// Hash a password for a users file's "password_hash" (argon2id).
+    ///
+    /// Reads the password from the first line of standard input, so that it
+    /// stays out of the shell history and the process list:
+    /// `printf 's3cret' | progjar-chat hash-password`.
+    HashPassword,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Client(args) => crate::client::main(args),
         Command::Conform(args) => crate::conform::main(args),
         Command::Bench(args) => crate::bench::main(args),
+        Command::HashPassword => hash_password(),
     }
 }
 
@@ -110,6 +117,12 @@ fn run_server(args: ServerArgs) -> ExitCode {
             Err(error) => return fail(EXIT_USAGE, format!("cannot listen on {}: {error}", args.listen)),
         };
         let bound = listener.local_addr().map_or(args.listen, |addr| addr);
+        if !bound.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {bound}, beyond this machine: the protocol is plaintext, \
+                 so passwords, tokens and messages cross the network readable by anyone on the path"
+            );
+        }
         println!("progjar-chat server listening on {bound}");
         let _ = std::io::stdout().flush();
         let state = Arc::new(SharedChat::new(users));
@@ -117,6 +130,28 @@ fn run_server(args: ServerArgs) -> ExitCode {
         server::run(listener, state, config, shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+fn hash_password() -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (shown as you type): ");
+    }
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().lock().read_line(&mut line) {
+        return fail(1, format!("cannot read the password: {error}"));
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() || password.chars().any(crate::protocol::pystr::is_space) {
+        return fail(EXIT_USAGE, "a password must be non-empty and hold no whitespace");
+    }
+    match crate::protocol::users::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, error),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::reply::{ErrorReply, Inbox, Online, Pending, Reply};
 use super::request::{parse_request_bytes, Request, RequestError};
 use super::token::TokenSource;
-use super::users::{UserDirectory, UserId};
+use super::users::{LoginError, UserDirectory, UserId};
 
 /// The whole state of a server.
 #[derive(Debug)]
@@ -103,12 +103,16 @@ impl Chat {
     }
 
     fn auth(&mut self, username: &str, password: &str, tokens: &mut impl TokenSource) -> Reply {
-        let Some(user) = self.users.find(username) else {
-            return Reply::Error(ErrorReply::UserNotFound);
-        };
-        if !self.users.password_matches(user, password) {
-            return Reply::Error(ErrorReply::WrongPassword);
+        match self.users.check_login(username, password) {
+            Ok(user) => self.open_session(user, tokens),
+            Err(error) => Reply::Error(login_error_reply(error)),
         }
+    }
+
+    /// Opens a session for a user whose password was already checked, with
+    /// [`UserDirectory::check_login`]: a server checks before it takes the
+    /// lock, since an argon2 check takes milliseconds.
+    pub fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
         let mut token = tokens.new_token();
         while self.sessions.contains_key(&token) {
             token = tokens.new_token();
@@ -147,6 +151,14 @@ impl Chat {
     /// How many messages wait, over all mailboxes.
     pub fn pending_count(&self) -> usize {
         self.mailboxes.iter().map(Vec::len).sum()
+    }
+}
+
+/// The error reply for a failed `auth`.
+pub fn login_error_reply(error: LoginError) -> ErrorReply {
+    match error {
+        LoginError::NoSuchUser => ErrorReply::UserNotFound,
+        LoginError::WrongPassword => ErrorReply::WrongPassword,
     }
 }
 

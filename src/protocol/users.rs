@@ -11,6 +11,9 @@
 //! ]}
 //! ```
 //!
+//! Instead of `password`, an entry may give `password_hash`, an argon2 PHC
+//! string made by `progjar-chat hash-password`.
+//!
 //! A username or password can hold no whitespace, since requests are split
 //! on spaces and every field is stripped: such a user could never log in.
 
@@ -24,15 +27,46 @@ use serde::Deserialize;
 pub struct UserId(pub u32);
 
 /// One user as the protocol sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// What `auth` and `send` name the user by.
     pub username: String,
     /// The full name, shown in `msg_from`, `msg_to` and `list`.
     pub name: String,
-    /// Compared with the `auth` password.
-    pub password: String,
+    /// What the `auth` password is checked against.
+    pub password: Password,
+}
+
+/// A stored password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Password {
+    /// The password itself, compared in constant time (the original's way,
+    /// and the built-in users').
+    Plain(String),
+    /// An argon2 hash in PHC string form (`$argon2id$v=19$…`), as made by
+    /// `progjar-chat hash-password`, so that a users file need not hold
+    /// passwords.
+    Argon2(String),
+}
+
+impl std::fmt::Debug for Password {
+    /// Never prints the secret: a `Debug` of a user may reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Password::Plain(_) => "Plain(…)",
+            Password::Argon2(_) => "Argon2(…)",
+        })
+    }
+}
+
+/// One entry of a users file: `password` or `password_hash`, not both.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    username: String,
+    name: String,
+    password: Option<String>,
+    password_hash: Option<String>,
 }
 
 /// The users who can log in.
@@ -57,6 +91,9 @@ pub enum DirectoryError {
     Duplicate(String),
     BadUsername(String),
     BadPassword(String),
+    /// Neither or both of `password` and `password_hash`.
+    PasswordChoice(String),
+    BadHash(String),
 }
 
 impl std::fmt::Display for DirectoryError {
@@ -69,6 +106,12 @@ impl std::fmt::Display for DirectoryError {
             }
             DirectoryError::BadPassword(u) => {
                 write!(f, "the password of {u:?} must hold no whitespace")
+            }
+            DirectoryError::PasswordChoice(u) => {
+                write!(f, "user {u:?} needs exactly one of \"password\" and \"password_hash\"")
+            }
+            DirectoryError::BadHash(u) => {
+                write!(f, "the password_hash of {u:?} is not an argon2 PHC string")
             }
         }
     }
@@ -95,7 +138,23 @@ impl std::error::Error for UsersFileError {}
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
-    users: Vec<User>,
+    users: Vec<UserEntry>,
+}
+
+impl UserEntry {
+    fn into_user(self) -> Result<User, DirectoryError> {
+        let password = match (self.password, self.password_hash) {
+            (Some(plain), None) => Password::Plain(plain),
+            (None, Some(hash)) => {
+                if argon2::PasswordHash::new(&hash).is_err() {
+                    return Err(DirectoryError::BadHash(self.username));
+                }
+                Password::Argon2(hash)
+            }
+            _ => return Err(DirectoryError::PasswordChoice(self.username)),
+        };
+        Ok(User { username: self.username, name: self.name, password })
+    }
 }
 
 impl UserDirectory {
@@ -104,7 +163,7 @@ impl UserDirectory {
         let user = |username: &str, name: &str| User {
             username: username.into(),
             name: name.into(),
-            password: "surabaya".into(),
+            password: Password::Plain("surabaya".into()),
         };
         Self::new(vec![
             user("messi", "Lionel Messi"),
@@ -124,7 +183,7 @@ impl UserDirectory {
             if user.username.is_empty() || user.username.chars().any(super::pystr::is_space) {
                 return Err(DirectoryError::BadUsername(user.username.clone()));
             }
-            if user.password.chars().any(super::pystr::is_space) {
+            if matches!(&user.password, Password::Plain(p) if p.chars().any(super::pystr::is_space)) {
                 return Err(DirectoryError::BadPassword(user.username.clone()));
             }
             let id = UserId(u32::try_from(index).expect("fewer than 2^32 users"));
@@ -144,10 +203,9 @@ impl UserDirectory {
         let file: UsersFile = serde_json::from_str(&text).map_err(|source| {
             UsersFileError::Parse { path: path.to_owned(), source }
         })?;
-        Self::new(file.users).map_err(|problem| UsersFileError::Invalid {
-            path: path.to_owned(),
-            problem,
-        })
+        let invalid = |problem| UsersFileError::Invalid { path: path.to_owned(), problem };
+        let users = file.users.into_iter().map(UserEntry::into_user).collect::<Result<_, _>>();
+        Self::new(users.map_err(invalid)?).map_err(invalid)
     }
 
     /// The user with this username, if any.
@@ -171,11 +229,69 @@ impl UserDirectory {
     }
 
     /// Whether `password` is this user's, compared in time that does not
-    /// depend on where the first difference is.
+    /// depend on where the first difference is. With an argon2 hash this
+    /// takes milliseconds by design, so callers holding a lock should check
+    /// first (see [`UserDirectory::check_login`]).
     pub fn password_matches(&self, id: UserId, password: &str) -> bool {
-        constant_time_eq(self.get(id).password.as_bytes(), password.as_bytes())
+        match &self.get(id).password {
+            Password::Plain(plain) => constant_time_eq(plain.as_bytes(), password.as_bytes()),
+            Password::Argon2(hash) => {
+                use argon2::PasswordVerifier;
+                argon2::PasswordHash::new(hash).is_ok_and(|hash| {
+                    argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+                })
+            }
+        }
+    }
+
+    /// The checks of `auth` in the original's order: the user exists, then
+    /// the password is right.
+    pub fn check_login(&self, username: &str, password: &str) -> Result<UserId, LoginError> {
+        let user = self.find(username).ok_or(LoginError::NoSuchUser)?;
+        if self.password_matches(user, password) {
+            Ok(user)
+        } else {
+            Err(LoginError::WrongPassword)
+        }
     }
 }
+
+/// Why `auth` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    NoSuchUser,
+    WrongPassword,
+}
+
+/// Hashes a password for a users file's `password_hash`: argon2id with the
+/// crate's default cost and a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| HashError::NoRandomness)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Hash)?;
+    let hash = argon2::Argon2::default().hash_password(password.as_bytes(), &salt);
+    Ok(hash.map_err(HashError::Hash)?.to_string())
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug)]
+pub enum HashError {
+    /// The operating system's random source failed.
+    NoRandomness,
+    Hash(argon2::password_hash::Error),
+}
+
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashError::NoRandomness => write!(f, "the system's random source failed"),
+            HashError::Hash(error) => write!(f, "hashing failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for HashError {}
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
@@ -205,7 +321,11 @@ mod tests {
 
     #[test]
     fn rejects_unusable_directories() {
-        let user = |u: &str, p: &str| User { username: u.into(), name: "N".into(), password: p.into() };
+        let user = |u: &str, p: &str| User {
+            username: u.into(),
+            name: "N".into(),
+            password: Password::Plain(p.into()),
+        };
         assert_eq!(UserDirectory::new(vec![]).unwrap_err(), DirectoryError::NoUsers);
         assert_eq!(
             UserDirectory::new(vec![user("a", "x"), user("a", "y")]).unwrap_err(),
@@ -219,5 +339,52 @@ mod tests {
             UserDirectory::new(vec![user("a", "x y")]).unwrap_err(),
             DirectoryError::BadPassword("a".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<UserDirectory, UsersFileError> {
+        let path = std::env::temp_dir().join(format!("users-{}.json", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let result = UserDirectory::load(&path);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    #[test]
+    fn hashed_passwords_verify() {
+        let hash = hash_password("s3cret").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        let text = format!(r#"{{"users": [{{"username": "a", "name": "A", "password_hash": "{hash}"}}]}}"#);
+        let users = load(&text).unwrap();
+        assert_eq!(users.check_login("a", "s3cret"), Ok(UserId(0)));
+        assert_eq!(users.check_login("a", "s3cre"), Err(LoginError::WrongPassword));
+        assert_eq!(users.check_login("b", "s3cret"), Err(LoginError::NoSuchUser));
+    }
+
+    #[test]
+    fn an_entry_needs_exactly_one_password_form() {
+        let both = r#"{"users": [{"username": "a", "name": "A", "password": "x", "password_hash": "y"}]}"#;
+        let neither = r#"{"users": [{"username": "a", "name": "A"}]}"#;
+        let bad_hash = r#"{"users": [{"username": "a", "name": "A", "password_hash": "plain"}]}"#;
+        for (text, want) in [
+            (both, DirectoryError::PasswordChoice("a".into())),
+            (neither, DirectoryError::PasswordChoice("a".into())),
+            (bad_hash, DirectoryError::BadHash("a".into())),
+        ] {
+            match load(text) {
+                Err(UsersFileError::Invalid { problem, .. }) => assert_eq!(problem, want),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        let users = UserDirectory::builtin();
+        assert!(!format!("{users:?}").contains("surabaya"));
     }
 }
