@@ -35,62 +35,41 @@ fn field<'a>(vector: &'a Value, name: &str) -> &'a str {
 #[test]
 fn values_encode_like_python_json_dumps() {
     let vectors = section("json");
-    assert!(
-        vectors.len() >= MIN_JSON_VECTORS,
-        "only {} vectors",
-        vectors.len()
-    );
+    assert!(vectors.len() >= MIN_JSON_VECTORS, "only {} vectors", vectors.len());
     for vector in &vectors {
         let input = vector.get("input").expect("vector without input");
-        assert_eq!(
-            to_string(input),
-            field(vector, "python"),
-            "input: {input:?}"
-        );
+        assert_eq!(to_string(input), field(vector, "python"), "input: {input:?}");
     }
 }
 
 #[test]
 fn floats_encode_like_python_repr() {
     let vectors = section("float_bits");
-    assert!(
-        vectors.len() >= MIN_FLOAT_VECTORS,
-        "only {} vectors",
-        vectors.len()
-    );
+    assert!(vectors.len() >= MIN_FLOAT_VECTORS, "only {} vectors", vectors.len());
     for vector in &vectors {
         let bits = u64::from_str_radix(field(vector, "bits"), 16).expect("hex bits");
         let f = f64::from_bits(bits);
-        assert_eq!(
-            to_string(&Value::from(f)),
-            field(vector, "python"),
-            "{f:e} ({bits:016x})"
-        );
+        assert_eq!(to_string(&Value::from(f)), field(vector, "python"), "{f:e} ({bits:016x})");
     }
 }
 
 #[test]
 fn bytes_repr_matches_python() {
     let vectors = section("bytes_repr");
-    assert!(
-        vectors.len() >= MIN_BYTES_VECTORS,
-        "only {} vectors",
-        vectors.len()
-    );
+    assert!(vectors.len() >= MIN_BYTES_VECTORS, "only {} vectors", vectors.len());
     for vector in &vectors {
         let bytes = decode_hex(field(vector, "bytes_hex"));
-        assert_eq!(
-            bytes_repr(&bytes),
-            field(vector, "python_repr"),
-            "bytes: {bytes:?}"
-        );
+        assert_eq!(bytes_repr(&bytes), field(vector, "python_repr"), "bytes: {bytes:?}");
     }
 }
 
 fn decode_hex(hex: &str) -> Vec<u8> {
-    assert!(hex.len() % 2 == 0, "odd-length hex {hex:?}");
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex byte"))
+    let pairs = hex.as_bytes().chunks_exact(2);
+    assert!(pairs.remainder().is_empty(), "odd-length hex {hex:?}");
+    pairs
+        .map(|pair| {
+            let pair = std::str::from_utf8(pair).expect("hex is ASCII");
+            u8::from_str_radix(pair, 16).expect("hex byte")
+        })
         .collect()
 }

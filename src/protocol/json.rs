@@ -31,9 +31,9 @@ static ESCAPE: [u8; 256] = build_escape_table();
 
 const fn build_escape_table() -> [u8; 256] {
     let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = match b as u8 {
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = match b {
             b'"' => b'"',
             b'\\' => b'\\',
             0x08 => b'b',
@@ -47,9 +47,11 @@ const fn build_escape_table() -> [u8; 256] {
             0xe0..=0xef => 3,
             0xf0..=0xff => 4,
         };
+        if b == u8::MAX {
+            return table;
+        }
         b += 1;
     }
-    table
 }
 
 /// Appends `s` as a quoted JSON string exactly as Python's
@@ -171,6 +173,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
 }
 
 /// Encodes `v` as Python's `json.dumps(v)` would.
+#[must_use]
 pub fn to_string(v: &Value) -> String {
     let mut out = Vec::new();
     write_value(&mut out, v);
@@ -188,10 +191,7 @@ struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     fn new(items: Items<'a>) -> Self {
-        Frame {
-            items,
-            started: false,
-        }
+        Frame { items, started: false }
     }
 }
 
@@ -214,9 +214,10 @@ impl Items<'_> {
 /// Integers print in plain decimal (what Python's `int.__repr__` gives), and
 /// floats as Python's `float.__repr__`.
 fn write_number(out: &mut Vec<u8>, n: &Number) {
-    match n.as_f64().filter(|_| n.is_f64()) {
-        Some(f) => write_float(out, f),
-        None => out.extend_from_slice(n.to_string().as_bytes()),
+    if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+        write_float(out, f);
+    } else {
+        out.extend_from_slice(n.to_string().as_bytes());
     }
 }
 
@@ -237,34 +238,41 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    let (first, rest) = digits.split_at(1.min(digits.len()));
 
-    if (-4..16).contains(&exponent) {
-        if exponent < 0 {
-            out.extend_from_slice(b"0.");
-            out.resize(out.len() + (-exponent - 1) as usize, b'0');
-            out.extend_from_slice(&digits);
-        } else {
-            let int_len = exponent as usize + 1;
-            if digits.len() <= int_len {
-                out.extend_from_slice(&digits);
-                out.resize(out.len() + (int_len - digits.len()), b'0');
-                out.extend_from_slice(b".0");
-            } else {
+    if !(-4..16).contains(&exponent) {
+        if let Some((first, rest)) = digits.split_first() {
+            out.push(*first);
+            if !rest.is_empty() {
+                out.push(b'.');
+                out.extend_from_slice(rest);
+            }
+        }
+        let sign = if exponent < 0 { '-' } else { '+' };
+        out.extend_from_slice(format!("e{sign}{:02}", exponent.unsigned_abs()).as_bytes());
+        return;
+    }
+    match usize::try_from(exponent + 1) {
+        // At least one digit before the point: `123.456`, `100.0`.
+        Ok(int_len) if int_len > 0 => {
+            if digits.len() > int_len {
                 let (int_part, frac_part) = digits.split_at(int_len);
                 out.extend_from_slice(int_part);
                 out.push(b'.');
                 out.extend_from_slice(frac_part);
+            } else {
+                out.extend_from_slice(&digits);
+                out.resize(out.len() + (int_len - digits.len()), b'0');
+                out.extend_from_slice(b".0");
             }
         }
-    } else {
-        out.extend_from_slice(first);
-        if !rest.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(rest);
+        // Below one: `0.5`, `0.0001`.
+        _ => {
+            out.extend_from_slice(b"0.");
+            for _ in exponent + 1..0 {
+                out.push(b'0');
+            }
+            out.extend_from_slice(&digits);
         }
-        let sign = if exponent < 0 { '-' } else { '+' };
-        out.extend_from_slice(format!("e{sign}{:02}", exponent.unsigned_abs()).as_bytes());
     }
 }
 
@@ -308,10 +316,7 @@ mod tests {
     #[test]
     fn non_ascii_is_escaped_per_utf16_unit() {
         assert_eq!(s("é€"), r#""\u00e9\u20ac""#);
-        assert_eq!(
-            s("\u{80}\u{7ff}\u{800}\u{ffff}"),
-            r#""\u0080\u07ff\u0800\uffff""#
-        );
+        assert_eq!(s("\u{80}\u{7ff}\u{800}\u{ffff}"), r#""\u0080\u07ff\u0800\uffff""#);
         assert_eq!(s("\u{2028}\u{feff}"), r#""\u2028\ufeff""#);
     }
 
@@ -396,10 +401,7 @@ mod tests {
         map.insert("zeta".into(), json!(1));
         map.insert("é\"".into(), json!(2));
         map.insert("alpha".into(), json!(3));
-        assert_eq!(
-            to_string(&Value::Object(map)),
-            r#"{"zeta": 1, "\u00e9\"": 2, "alpha": 3}"#
-        );
+        assert_eq!(to_string(&Value::Object(map)), r#"{"zeta": 1, "\u00e9\"": 2, "alpha": 3}"#);
     }
 
     #[test]

@@ -15,12 +15,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// is `"`. The chosen quote and the backslash are backslash-escaped; tab, LF
 /// and CR use their short forms; every other byte outside `0x20..=0x7E` is
 /// written as `\xhh`.
+#[must_use]
 pub fn bytes_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { '"' } else { '\'' };
     let mut out = String::with_capacity(b.len() + 3);
     out.push('b');
     out.push(quote);
@@ -57,10 +54,7 @@ mod tests {
 
     #[test]
     fn reply_chunk_as_the_client_traces_it() {
-        assert_eq!(
-            bytes_repr(b"{\"status\": \"OK\"}\r\n\r\n"),
-            r#"b'{"status": "OK"}\r\n\r\n'"#
-        );
+        assert_eq!(bytes_repr(b"{\"status\": \"OK\"}\r\n\r\n"), r#"b'{"status": "OK"}\r\n\r\n'"#);
     }
 
     #[test]
