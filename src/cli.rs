@@ -116,6 +116,10 @@ fn run_server(args: ServerArgs) -> ExitCode {
             Ok(listener) => listener,
             Err(error) => return fail(EXIT_USAGE, format!("cannot listen on {}: {error}", args.listen)),
         };
+        let shutdown = match shutdown_signal() {
+            Ok(shutdown) => shutdown,
+            Err(error) => return fail(1, format!("cannot install signal handlers: {error}")),
+        };
         let bound = listener.local_addr().map_or(args.listen, |addr| addr);
         if !bound.ip().is_loopback() {
             tracing::warn!(
@@ -127,7 +131,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         let _ = std::io::stdout().flush();
         let state = Arc::new(SharedChat::new(users));
         let config = server::Config { max_line: args.max_line };
-        server::run(listener, state, config, shutdown_signal()).await;
+        server::run(listener, state, config, shutdown).await;
         ExitCode::SUCCESS
     })
 }
@@ -154,25 +158,29 @@ fn hash_password() -> ExitCode {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the Ctrl-C and SIGTERM handlers now, and returns a future that
+/// completes on either signal.
+///
+/// The handlers are installed before the server announces its address: a
+/// signal sent as soon as the address is printed must already stop the
+/// server gracefully rather than kill it.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -133,11 +133,21 @@ impl ServerProcess {
         (status, stdout, stderr)
     }
 
+    /// Waits for exit after `sigterm` was already sent.
+    fn terminate_already_signalled(mut self) -> (ExitStatus, String, String) {
+        let status = self.wait();
+        let (stdout, stderr) = self.outputs();
+        (status, stdout, stderr)
+    }
+
     /// The rest of stdout and all of stderr; call only once exited.
     fn outputs(&mut self) -> (String, String) {
         let stdout = self.stdout.take().unwrap().join().unwrap();
         let stderr = self.stderr.take().unwrap().join().unwrap();
-        (String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+        (
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        )
     }
 }
 
@@ -202,7 +212,8 @@ impl Conn {
     /// without sending anything more.
     fn closed_by_server(&mut self) -> bool {
         let mut rest = Vec::new();
-        matches!(self.stream.read_to_end(&mut rest), Ok(_) if rest.is_empty())
+        let eof = self.stream.read_to_end(&mut rest).is_ok();
+        eof && rest.is_empty() && self.pending.is_empty()
     }
 }
 
@@ -305,7 +316,10 @@ fn users_file_replaces_the_builtin_users() {
     assert_eq!(c.ask(b"auth a surabaya\r\n"), error_reply("Password Salah"));
     let a = c.login("a", "x");
     let zed = c.login("zed", "y");
-    assert_eq!(c.ask(format!("list {a}\r\n").as_bytes()), list_reply(&["a - A B", "zed - Zed \\u00c9\\u00e9"]));
+    assert_eq!(
+        c.ask(format!("list {a}\r\n").as_bytes()),
+        list_reply(&["a - A B", "zed - Zed \\u00c9\\u00e9"])
+    );
     assert_eq!(
         c.ask(format!("send {a} messi hi\r\n").as_bytes()),
         error_reply("User Tidak Ditemukan")
@@ -481,6 +495,9 @@ fn sigterm_answers_the_request_in_flight_and_exits_0() {
     let mut idle = server.connect();
     let mut c = server.connect();
     let token = c.login("messi", "surabaya");
+    // Let the server install its signal handler (see the startup-race test
+    // below): this test is about draining, not about startup.
+    std::thread::sleep(Duration::from_millis(200));
     c.send(format!("send {token} henderson bye\r\n").as_bytes());
     server.sigterm();
     assert_eq!(c.read_reply(), MESSAGE_SENT);
@@ -495,21 +512,62 @@ fn sigterm_answers_the_request_in_flight_and_exits_0() {
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 }
 
-impl ServerProcess {
-    /// Wait for exit after `sigterm` was already sent.
-    fn terminate_already_signalled(mut self) -> (ExitStatus, String, String) {
-        let status = self.wait();
-        let (stdout, stderr) = self.outputs();
-        (status, stdout, stderr)
-    }
-}
-
 /// SIGTERM with no connections exits 0 promptly.
 #[test]
 fn sigterm_when_idle_exits_0() {
     let server = ServerProcess::start(&[], &[]);
+    std::thread::sleep(Duration::from_millis(200));
     let (status, _, stderr) = server.terminate();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}
+
+/// A supervisor may send SIGTERM as soon as it has seen the listening
+/// line; the server must already handle it (exit 0), not die of the
+/// signal's default action. Repeated because the window is a race: with the
+/// handlers installed lazily (after the line), 86 runs in 200 died of the
+/// signal.
+#[test]
+fn sigterm_right_after_the_listening_line_exits_0() {
+    for attempt in 0..10 {
+        let server = ServerProcess::start(&[], &[]);
+        let (status, _, stderr) = server.terminate();
+        assert_eq!(status.code(), Some(0), "attempt {attempt}: {status:?}, stderr: {stderr}");
+    }
+}
+
+/// In-process version of "a request written just before shutdown is
+/// answered", with no `kill` process in between, so the request and the
+/// shutdown really race; repeated to make the race show. A request either
+/// gets its reply or (never) is lost: the connection must not just close.
+///
+/// KNOWN BUG (src/server.rs `serve`): on shutdown the read loop breaks as
+/// soon as `stop.changed()` wins the `select!`, without reading bytes that
+/// have already arrived on the socket; those requests are dropped and the
+/// close sends a RST. Un-ignore once fixed.
+#[test]
+#[ignore = "known bug: requests that arrived but were not yet read are dropped on shutdown (src/server.rs serve)"]
+fn shutdown_answers_requests_that_arrived_before_it() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut lost = 0;
+    for _ in 0..200 {
+        runtime.block_on(async {
+            use tokio::io::AsyncReadExt;
+            let mut server = support::InProcessServer::start().await;
+            let mut c = server.connect().await;
+            assert_eq!(c.ask(b"foo\r\n").await, error_reply("**Protocol Tidak Benar"));
+            c.send(b"foo\r\n").await;
+            server.signal_shutdown();
+            let mut reply = Vec::new();
+            let _ = tokio::time::timeout(TIMEOUT, c.stream.read_to_end(&mut reply)).await;
+            if reply != error_reply("**Protocol Tidak Benar").into_bytes() {
+                lost += 1;
+            }
+            drop(c);
+            server.stop().await;
+        });
+    }
+    assert_eq!(lost, 0, "{lost} of 200 requests sent just before shutdown got no reply");
 }
 
 // ------------------------------------------------------------------ logging
@@ -524,16 +582,25 @@ fn debug_log_has_a_line_per_connection_and_request_and_no_secrets() {
     const WRONG: &str = "wr0ng-guess-77";
     let path = scratch_file(
         "users-secret.json",
-        &format!(r#"{{"users": [{{"username": "alice", "name": "Alice A", "password": "{SECRET}"}}]}}"#),
+        &format!(
+            r#"{{"users": [{{"username": "alice", "name": "Alice A", "password": "{SECRET}"}}]}}"#
+        ),
     );
-    let server = ServerProcess::start(&["--users", path.to_str().unwrap()], &[("RUST_LOG", "debug")]);
+    let server =
+        ServerProcess::start(&["--users", path.to_str().unwrap()], &[("RUST_LOG", "debug")]);
 
     let mut first = server.connect();
     let first_peer = first.stream.local_addr().unwrap();
     let token = first.login("alice", SECRET);
     assert_uuid4(&token);
-    assert_eq!(first.ask(format!("auth alice {WRONG}\r\n").as_bytes()), error_reply("Password Salah"));
-    assert_eq!(first.ask(format!("auth bob {SECRET}\r\n").as_bytes()), error_reply("User Tidak Ada"));
+    assert_eq!(
+        first.ask(format!("auth alice {WRONG}\r\n").as_bytes()),
+        error_reply("Password Salah")
+    );
+    assert_eq!(
+        first.ask(format!("auth bob {SECRET}\r\n").as_bytes()),
+        error_reply("User Tidak Ada")
+    );
     assert_eq!(first.ask(format!("send {token} alice {SECRET}\r\n").as_bytes()), MESSAGE_SENT);
     let inbox = first.ask(format!("inbox {token}\r\n").as_bytes());
     assert!(inbox.contains(SECRET));
@@ -557,10 +624,11 @@ fn debug_log_has_a_line_per_connection_and_request_and_no_secrets() {
         assert!(!text.contains(&token), "{name} shows a whole token:\n{text}");
     }
     for (peer, requests) in [(first_peer, first_requests), (second_peer, second_requests)] {
+        // Whole-word match: `peer=127.0.0.1:4940` must not match `…:49401`.
         let peer_field = format!("peer={peer}");
         let of_peer: Vec<&str> = stderr
             .lines()
-            .filter(|l| l.contains(&peer_field) || l.contains(&format!("peer={peer} ")))
+            .filter(|l| l.split_whitespace().any(|word| word == peer_field))
             .collect();
         let opened = of_peer.iter().filter(|l| l.contains("connection opened")).count();
         let request_lines = of_peer.iter().filter(|l| l.contains(" request ")).count();

@@ -607,10 +607,7 @@ async fn bare_cr_or_lf_does_not_end_a_request() {
     assert_eq!(c.ask(b"auth messi surabaya\nfoo\r\n").await, error_reply(WRONG_PASSWORD));
     c.send(b"auth messi surabaya\r").await;
     c.send(b"x\r\n").await;
-    assert_eq!(
-        String::from_utf8(c.read_reply().await).unwrap(),
-        error_reply(WRONG_PASSWORD)
-    );
+    assert_eq!(String::from_utf8(c.read_reply().await).unwrap(), error_reply(WRONG_PASSWORD));
     // Nothing was left over: the next request gets the next reply.
     assert_eq!(c.ask(b"foo\r\n").await, error_reply(UNKNOWN_COMMAND));
 }

@@ -32,7 +32,8 @@ pub fn error_reply(message: &str) -> String {
 }
 
 pub const MESSAGE_SENT: &str = "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n";
-pub const LOGGED_OUT: &str = "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n";
+pub const LOGGED_OUT: &str =
+    "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n";
 pub const EMPTY_INBOX: &str = "{\"status\": \"OK\", \"messages\": {}}\r\n\r\n";
 
 /// A server running inside the test's tokio runtime on `127.0.0.1:0`.
@@ -168,15 +169,6 @@ impl Client {
     pub async fn login(&mut self, username: &str, password: &str) -> String {
         let reply = self.ask(format!("auth {username} {password} \r\n").as_bytes()).await;
         token_from_auth_reply(&reply)
-    }
-
-    /// Whether the server has closed this connection (reads EOF in time).
-    pub async fn is_closed_by_server(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(
-            tokio::time::timeout(Duration::from_millis(300), self.stream.read(&mut byte)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
     }
 }
 
