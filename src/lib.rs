@@ -10,6 +10,7 @@
 //! | [`shared`] | the state shared by all connections, behind one mutex |
 //! | [`server`] | the tokio server: `server::run(listener, state, config, shutdown)` |
 //! | [`client`] | the interactive client: a sans-I/O session plus a tokio loop |
+//! | [`spec`] | the executable spec: rules and examples parsed from `spec/PROTOCOL.md` |
 //! | [`conform`] | the conformance runner: spec examples against any server or client |
 //! | [`bench`] | the load generator: `progjar-chat bench` |
 //! | [`cli`] | the `progjar-chat` command line |
@@ -24,4 +25,5 @@ pub mod conform;
 pub mod protocol;
 pub mod server;
 pub mod shared;
+pub mod spec;
 pub mod sync;

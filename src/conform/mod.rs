@@ -1,12 +1,576 @@
-//! The conformance runner (being written).
+//! The conformance runner: the spec's examples against anyone's server or
+//! client.
+//!
+//! ```text
+//! progjar-chat conform server --connect HOST:PORT      # a server that is running
+//! progjar-chat conform server --spawn 'CMD … {port}'   # started afresh for every case
+//! progjar-chat conform client -- CMD ARG… [{port}]     # a client program, typed into
+//! ```
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`matcher`] | pure: expected against actual, the verdict of a step |
+//! | [`framing`] | pure: where a reply ends; a client's output cut into lines and prompts |
+//! | [`diff`] | pure: line diffs and JSON pretty-printing for failure reports |
+//! | [`select`] | pure: `--case` patterns, `--level`, the `--expect` file |
+//! | [`transcript`] | the record of a case's traffic, bytes escaped |
+//! | [`report`] | pure: grading, the text summary, `--json`, `--junit` |
+//! | [`process`] | starting and killing the implementation under test |
+//! | [`run`] | the I/O: running cases with tokio, every read with a timeout |
+//!
+//! The examples come from [`crate::spec`]; the specification is compiled in,
+//! so the runner needs nothing but itself (`--spec FILE` reads another).
 
+pub mod diff;
+pub mod framing;
+pub mod matcher;
+pub mod process;
+pub mod report;
+pub mod run;
+pub mod select;
+pub mod transcript;
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use self::matcher::{Context, Verdict};
+use self::process::shell_quote;
+use self::report::{Graded, Style};
+use self::run::{ClientTarget, Options, Progress, ServerTarget};
+use self::select::{case_patterns, Expectations};
+use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};
+
+/// Exit code: the runner itself could not work.
+pub const EXIT_RUNNER: u8 = 2;
 
 /// Arguments of `progjar-chat conform`.
-#[derive(Debug, clap::Args)]
-pub struct ConformArgs {}
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Verdicts: OK; NON-STRICT (right status and shape, but a message text, the \
+    byte form or an ordering differs from the spec's exact wording); FAILED; ERROR (the case could \
+    not run: refused, timeout, the program died).\n\n\
+    Exit codes: 0 no MUST case FAILED or ERROR (not counting those listed in --expect); 1 some \
+    did; 2 the runner could not work (bad arguments, nothing listening)."
+)]
+pub struct ConformArgs {
+    #[command(subcommand)]
+    target: TargetArgs,
+}
 
-/// Runs the conformance suite.
-pub fn main(_args: ConformArgs) -> ExitCode {
-    ExitCode::FAILURE
+#[derive(Debug, Subcommand)]
+enum TargetArgs {
+    /// Test a server: one that is running (--connect) or one started afresh for every case (--spawn).
+    #[command(after_help = "Examples:\n  \
+        progjar-chat conform server --connect 127.0.0.1:8889\n  \
+        progjar-chat conform server --spawn 'python3 server.py --port {port}'\n  \
+        progjar-chat conform server --spawn 'python3 server_thread_chat.py' --port 8889 --case 'AUTH-*'")]
+    Server(ServerArgs),
+    /// Test a client program: type each case's lines into it and check what it prints.
+    #[command(
+        after_help = "The runner starts a reference server for every case, on --port (default 8889, \
+        what most clients use), or on a free port that replaces {port} in the command's arguments.\n\n\
+        Examples:\n  \
+        progjar-chat conform client -- python3 chat-cli.py\n  \
+        progjar-chat conform client -- python3 client.py --port {port}"
+    )]
+    Client(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Test the server running at HOST:PORT. Before each case the runner logs each
+    /// built-in user in, empties its inbox and logs it out again.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "spawn")]
+    connect: Option<String>,
+    /// Start the server under test with this shell command for every case, and kill
+    /// its whole process group afterwards. `{port}` in it is replaced by a free port.
+    #[arg(long, value_name = "CMD")]
+    spawn: Option<String>,
+    /// With --spawn and no {port} in the command: the port the server listens on.
+    #[arg(long, default_value_t = 8889)]
+    port: u16,
+    /// With --spawn: how long a server may take to accept connections, in seconds.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    startup_timeout: Duration,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The port the reference server listens on for the client, unless {port}
+    /// appears in the command's arguments.
+    #[arg(long, default_value_t = 8889)]
+    port: u16,
+    /// The client program and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LevelArg {
+    Must,
+    Should,
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// List the cases (ID, level, spec line, rule) and exit.
+    #[arg(long)]
+    list: bool,
+    /// Print the cases as JSON (id, level, rule text, spec line, steps) and exit.
+    #[arg(long)]
+    dump_cases: bool,
+    /// Run only matching cases: an ID (`SEND-4.1`), a prefix (`AUTH`, `AUTH-1`) or a
+    /// glob (`AUTH-*`). Repeat it or separate with commas.
+    #[arg(long = "case", value_name = "PATTERN")]
+    cases: Vec<String>,
+    /// Run only the MUST cases, or only the SHOULD cases.
+    #[arg(long, value_enum)]
+    level: Option<LevelArg>,
+    /// How long to wait for any one reply, line or prompt, in seconds.
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
+    timeout: Duration,
+    /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.
+    #[arg(long)]
+    strict: bool,
+    /// A file of cases expected to fail, one per line: `CASE-ID  reason`
+    /// (`#` starts a comment line). The exit code then follows new failures only.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the transcript of every case, passing ones too.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Read the examples from this specification instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 3600.0) {
+        return Err("give a number of seconds between 0 and 3600".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("progjar-chat conform: error: {message}");
+    ExitCode::from(EXIT_RUNNER)
+}
+
+/// What is under test, for messages and for the rerun command.
+#[derive(Debug, Clone)]
+enum Under {
+    Connect { addr_arg: String, addr: Option<SocketAddr> },
+    Spawn { command: String, port: u16 },
+    Client { argv: Vec<String>, port: u16 },
+}
+
+/// Everything needed to write the command that reruns one case.
+struct Invocation<'a> {
+    under: &'a Under,
+    common: &'a CommonArgs,
+    startup: Option<Duration>,
+}
+
+impl Invocation<'_> {
+    fn rerun(&self, id: &str) -> String {
+        let mut parts: Vec<String> = vec!["progjar-chat".into(), "conform".into()];
+        match self.under {
+            Under::Connect { addr_arg, .. } => {
+                parts.extend(["server".into(), "--connect".into(), shell_quote(addr_arg)]);
+            }
+            Under::Spawn { command, port } => {
+                parts.extend(["server".into(), "--spawn".into(), shell_quote(command)]);
+                if !command.contains("{port}") && *port != 8889 {
+                    parts.extend(["--port".into(), port.to_string()]);
+                }
+                if let Some(startup) = self.startup.filter(|s| *s != Duration::from_secs(10)) {
+                    parts.extend(["--startup-timeout".into(), secs(startup)]);
+                }
+            }
+            Under::Client { port, .. } => {
+                parts.push("client".into());
+                if *port != 8889 {
+                    parts.extend(["--port".into(), port.to_string()]);
+                }
+            }
+        }
+        if self.common.timeout != Duration::from_secs(2) {
+            parts.extend(["--timeout".into(), secs(self.common.timeout)]);
+        }
+        if self.common.strict {
+            parts.push("--strict".into());
+        }
+        if let Some(spec) = &self.common.spec {
+            parts.extend(["--spec".into(), shell_quote(&spec.display().to_string())]);
+        }
+        parts.extend(["--case".into(), shell_quote(id)]);
+        if let Under::Client { argv, .. } = self.under {
+            parts.push("--".into());
+            parts.extend(argv.iter().map(|a| shell_quote(a)));
+        }
+        parts.join(" ")
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+/// Runs `progjar-chat conform`.
+pub fn main(args: ConformArgs) -> ExitCode {
+    let (kind, common, under, startup) = match args.target {
+        TargetArgs::Server(a) => {
+            let under = match (&a.connect, &a.spawn) {
+                (Some(addr), None) => Some(Under::Connect { addr_arg: addr.clone(), addr: None }),
+                (None, Some(command)) => {
+                    Some(Under::Spawn { command: command.clone(), port: a.port })
+                }
+                _ => None,
+            };
+            (Kind::Server, a.common, under, Some(a.startup_timeout))
+        }
+        TargetArgs::Client(a) => {
+            let under = (!a.command.is_empty())
+                .then(|| Under::Client { argv: a.command.clone(), port: a.port });
+            (Kind::Client, a.common, under, None)
+        }
+    };
+    let (spec, spec_name) = match load_spec(common.spec.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(message) => return fail(message),
+    };
+    let patterns = case_patterns(&common.cases);
+    let level = common.level.map(|l| match l {
+        LevelArg::Must => Level::Must,
+        LevelArg::Should => Level::Should,
+    });
+    let selected = select::select(spec.examples_of(kind), &patterns, level);
+    if selected.is_empty() {
+        return fail(format!(
+            "no {} case matches{}; see `progjar-chat conform {} --list`",
+            kind.as_str(),
+            if patterns.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", common.cases.join(", "))
+            },
+            kind.as_str()
+        ));
+    }
+    if common.list {
+        print_list(&spec, &selected, &spec_name);
+        return ExitCode::SUCCESS;
+    }
+    if common.dump_cases {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&dump_cases(&spec, &selected)).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let Some(mut under) = under else {
+        return fail(match kind {
+            Kind::Server => "say which server to test: --connect HOST:PORT or --spawn 'CMD'",
+            Kind::Client => "say which client to test, after `--`: progjar-chat conform client -- python3 client.py",
+        });
+    };
+    let expectations = match &common.expect {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Expectations::parse(&t))
+        {
+            Ok(e) => e,
+            Err(message) => return fail(format!("{}: {message}", path.display())),
+        },
+        None => Expectations::default(),
+    };
+    let all_ids: Vec<&str> = spec.examples.iter().map(|e| e.id.as_str()).collect();
+    for unused in expectations.unused(&all_ids) {
+        eprintln!(
+            "progjar-chat conform: warning: {} line {}: `{}` matches no case",
+            common.expect.as_deref().unwrap_or(Path::new("")).display(),
+            unused.line,
+            unused.pattern
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(format!("cannot start the runtime: {error}")),
+    };
+    let options =
+        Options { timeout: common.timeout, startup: startup.unwrap_or(Duration::from_secs(10)) };
+    let ctx = Context::from_spec(&spec);
+    let results = runtime.block_on(async {
+        let target = match preflight(&mut under).await {
+            Ok(target) => target,
+            Err(message) => return Err(message),
+        };
+        print_header(&under, selected.len(), &spec_name, &common);
+        let style = Style {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let live = std::io::stdout().is_terminal();
+        let mut progress = |p: Progress<'_>| match p {
+            Progress::Start { example, index, total } => {
+                if live {
+                    print!("\r\x1b[2K[{:>2}/{total}] {} …", index + 1, example.id);
+                    let _ = std::io::stdout().flush();
+                }
+            }
+            Progress::Done { result, .. } => {
+                if live {
+                    print!("\r\x1b[2K");
+                }
+                let one = [result.clone()];
+                let g = report::grade(&one, common.strict, &expectations);
+                println!("{}", report::case_line(&g[0], style));
+            }
+        };
+        Ok(match &target {
+            Target::Server(t) => {
+                run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await
+            }
+            Target::Client(t) => {
+                run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await
+            }
+        })
+    });
+    let results = match results {
+        Ok(results) => results,
+        Err(message) => return fail(message),
+    };
+    let style =
+        Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let graded = report::grade(&results, common.strict, &expectations);
+    let invocation = Invocation { under: &under, common: &common, startup };
+    print_details(&graded, &spec, &invocation, common.verbose);
+    print!("{}", report::summary(&graded, &spec, style));
+    let rerun = |id: &str| invocation.rerun(id);
+    if let Some(path) = &common.json {
+        let header = json!({
+            "tool": "progjar-chat conform",
+            "version": env!("CARGO_PKG_VERSION"),
+            "spec": spec_name,
+            "target": kind.as_str(),
+            "under_test": describe_under(&under),
+            "strict": common.strict,
+            "timeout_ms": common.timeout.as_millis() as u64,
+        });
+        let value = report::json_report(&graded, &spec, header, &rerun);
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+        if let Err(error) = std::fs::write(path, text) {
+            return fail(format!("cannot write {}: {error}", path.display()));
+        }
+    }
+    if let Some(path) = &common.junit {
+        let xml =
+            report::junit_report(&graded, &spec, &format!("conform {}", kind.as_str()), &rerun);
+        if let Err(error) = std::fs::write(path, xml) {
+            return fail(format!("cannot write {}: {error}", path.display()));
+        }
+    }
+    ExitCode::from(report::exit_code(&graded))
+}
+
+enum Target {
+    Server(ServerTarget),
+    Client(ClientTarget),
+}
+
+/// Checks that there is something to test before running 40 cases
+/// against nothing.
+async fn preflight(under: &mut Under) -> Result<Target, String> {
+    match under {
+        Under::Connect { addr_arg, addr } => {
+            let resolved = tokio::net::lookup_host(addr_arg.as_str())
+                .await
+                .map_err(|e| format!("cannot resolve `{addr_arg}` (expected HOST:PORT, e.g. 127.0.0.1:8889): {e}"))?
+                .next()
+                .ok_or_else(|| format!("`{addr_arg}` resolves to no address"))?;
+            match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(resolved)).await {
+                Ok(Ok(stream)) => drop(stream),
+                Ok(Err(error)) => {
+                    return Err(format!("nothing is listening at {addr_arg} ({error}); start the server first, or let the runner start it with --spawn"))
+                }
+                Err(_) => return Err(format!("{addr_arg} does not accept connections (no answer within 5 s)")),
+            }
+            *addr = Some(resolved);
+            Ok(Target::Server(ServerTarget::Connect(resolved)))
+        }
+        Under::Spawn { command, port } => {
+            if command.trim().is_empty() {
+                return Err("--spawn needs a command".into());
+            }
+            if !command.contains("{port}")
+                && process::accepts(SocketAddr::from(([127, 0, 0, 1], *port))).await
+            {
+                return Err(format!(
+                    "something already listens on port {port}: stop it first (the runner starts the server itself), or put {{port}} in the command"
+                ));
+            }
+            Ok(Target::Server(ServerTarget::Spawn { command: command.clone(), port: *port }))
+        }
+        Under::Client { argv, port } => {
+            if !program_exists(&argv[0]) {
+                return Err(format!("cannot find the program `{}`", argv[0]));
+            }
+            let uses_placeholder = argv.iter().any(|a| a.contains("{port}"));
+            if !uses_placeholder {
+                if let Err(error) = std::net::TcpListener::bind(("127.0.0.1", *port)) {
+                    return Err(format!(
+                        "cannot listen on port {port} for the client ({error}); is a server running there? Stop it, or use --port / {{port}}"
+                    ));
+                }
+            }
+            Ok(Target::Client(ClientTarget { argv: argv.clone(), port: *port }))
+        }
+    }
+}
+
+/// Whether `program` names a file, directly or on the `PATH`.
+fn program_exists(program: &str) -> bool {
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return path.exists();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+fn load_spec(path: Option<&Path>) -> Result<(Spec, String), String> {
+    let (text, name) = match path {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (spec::PROTOCOL_MD.to_owned(), PROTOCOL_PATH.to_owned()),
+    };
+    let spec = spec::parse(&text).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {name} {e}")).collect();
+        format!("the specification has errors:\n{}", list.join("\n"))
+    })?;
+    Ok((spec, name))
+}
+
+fn describe_under(under: &Under) -> String {
+    match under {
+        Under::Connect { addr_arg, addr } => match addr {
+            Some(addr) if addr.to_string() != *addr_arg => {
+                format!("the server at {addr_arg} ({addr})")
+            }
+            _ => format!("the server at {addr_arg}"),
+        },
+        Under::Spawn { command, port } => {
+            if command.contains("{port}") {
+                format!("the server started by `{command}` ({{port}}: a free port)")
+            } else {
+                format!("the server started by `{command}` (port {port})")
+            }
+        }
+        Under::Client { argv, port } => {
+            let line = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+            if argv.iter().any(|a| a.contains("{port}")) {
+                format!("the client `{line}` ({{port}}: a free port)")
+            } else {
+                format!("the client `{line}` (reference server on port {port})")
+            }
+        }
+    }
+}
+
+fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArgs) {
+    println!(
+        "Testing {} against {count} case(s) of {spec_name}; timeout {} s per read{}.",
+        describe_under(under),
+        secs(common.timeout),
+        if common.strict { "; strict" } else { "" }
+    );
+    match under {
+        Under::Connect { .. } => println!(
+            "Before each case the runner logs in {}, empties their inboxes and logs them out (marked `setup`). Use a server nobody else is using.",
+            run::BUILTIN_USERS.join(", ")
+        ),
+        Under::Spawn { .. } => println!("Each case starts the server afresh and kills it (and everything it started) afterwards."),
+        Under::Client { .. } => println!(
+            "Each case starts the client afresh against a fresh reference server, types lines into it and reads what it prints."
+        ),
+    }
+    println!();
+}
+
+fn print_details(graded: &[Graded<'_>], spec: &Spec, invocation: &Invocation<'_>, verbose: bool) {
+    let shown: Vec<&Graded<'_>> = graded
+        .iter()
+        .filter(|g| verbose || g.verdict != Verdict::Ok || g.result.verdict != Verdict::Ok)
+        .collect();
+    if shown.is_empty() {
+        println!();
+        return;
+    }
+    println!();
+    println!("Details");
+    println!();
+    for g in shown {
+        let full = verbose || g.verdict >= Verdict::Failed;
+        println!("{}", report::case_detail(g, spec, &invocation.rerun(&g.result.id), full));
+    }
+}
+
+fn print_list(spec: &Spec, selected: &[&Example], spec_name: &str) {
+    for e in selected {
+        let rule = spec.rule(&e.rule).map(|r| r.text.as_str()).unwrap_or("");
+        let rule: String = if rule.chars().count() > 70 {
+            format!("{}…", rule.chars().take(69).collect::<String>())
+        } else {
+            rule.to_owned()
+        };
+        println!("{:<11} {:<6}  {spec_name}:{:<4} {rule}", e.id, e.level.as_str(), e.line);
+    }
+    println!("{} case(s)", selected.len());
+}
+
+fn dump_cases(spec: &Spec, selected: &[&Example]) -> serde_json::Value {
+    serde_json::Value::Array(
+        selected
+            .iter()
+            .map(|e| {
+                let rule = spec.rule(&e.rule);
+                json!({
+                    "id": e.id,
+                    "rule": e.rule,
+                    "level": e.level,
+                    "kind": e.kind.as_str(),
+                    "rule_level": rule.map(|r| r.level),
+                    "rule_source": rule.map(|r| r.source.clone()),
+                    "rule_text": rule.map(|r| r.text.clone()),
+                    "spec_line": e.line,
+                    "steps": e.steps.iter().map(|s| json!({"line": s.line, "step": s.source})).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
 }

@@ -77,7 +77,8 @@ fn parse_var(inner: &str) -> Result<Seg, PatternError> {
         None => (inner, None),
     };
     let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| is_name_char(c, true)) && chars.all(|c| is_name_char(c, false));
+    let valid = chars.next().is_some_and(|c| is_name_char(c, true))
+        && chars.all(|c| is_name_char(c, false));
     if !valid {
         return err(format!("`${{{inner}}}`: a variable name is letters, digits and `_`"));
     }
@@ -114,8 +115,18 @@ impl Text {
                         Some(b'x') => {
                             let hex = src.get(i + 2..i + 4).unwrap_or("");
                             match u8::from_str_radix(hex, 16) {
-                                Ok(byte) if hex.len() == 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => (byte, 4),
-                                _ => return err(format!("`\\x` needs two hex digits at column {}", i + 1)),
+                                Ok(byte)
+                                    if hex.len() == 2
+                                        && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                                {
+                                    (byte, 4)
+                                }
+                                _ => {
+                                    return err(format!(
+                                        "`\\x` needs two hex digits at column {}",
+                                        i + 1
+                                    ))
+                                }
                             }
                         }
                         _ => {
@@ -141,13 +152,20 @@ impl Text {
                         if !lit.is_empty() {
                             segs.push(Seg::Lit(std::mem::take(&mut lit)));
                         }
-                        if let (Some(Seg::Bind(_, VarKind::Any)), Seg::Bind(_, VarKind::Any)) = (segs.last(), &seg) {
+                        if let (Some(Seg::Bind(_, VarKind::Any)), Seg::Bind(_, VarKind::Any)) =
+                            (segs.last(), &seg)
+                        {
                             return err("two `any` variables in a row cannot be told apart");
                         }
                         segs.push(seg);
                         i += 2 + end + 1;
                     }
-                    _ => return err(format!("lone `$` at column {} (write `$$` for a literal `$`)", i + 1)),
+                    _ => {
+                        return err(format!(
+                            "lone `$` at column {} (write `$$` for a literal `$`)",
+                            i + 1
+                        ))
+                    }
                 },
                 byte => {
                     lit.push(byte);
@@ -189,16 +207,18 @@ impl Text {
         for seg in &self.segs {
             match seg {
                 Seg::Lit(bytes) => out.extend_from_slice(bytes),
-                Seg::Ref(name) => out.extend_from_slice(vars.get(name).ok_or_else(|| name.clone())?.as_bytes()),
+                Seg::Ref(name) => {
+                    out.extend_from_slice(vars.get(name).ok_or_else(|| name.clone())?.as_bytes())
+                }
                 Seg::Bind(name, kind) => return Err(format!("{name}:{}", kind.name())),
             }
         }
         Ok(out)
     }
 
-    /// How a person reads the expectation: bound variables replaced by their
-    /// values, binding variables left as `${NAME:kind}`, bytes escaped as in
-    /// the examples.
+    /// How a person reads the expectation: variables replaced by their
+    /// values where bound, left as `${NAME:kind}` where not, bytes escaped
+    /// as in the examples.
     pub fn display(&self, vars: &Bindings) -> String {
         let mut out = String::new();
         for seg in &self.segs {
@@ -208,7 +228,10 @@ impl Text {
                     Some(value) => out.push_str(&escape_bytes(value.as_bytes())),
                     None => out.push_str(&format!("${{{name}}}")),
                 },
-                Seg::Bind(name, kind) => out.push_str(&format!("${{{name}:{}}}", kind.name())),
+                Seg::Bind(name, kind) => match vars.get(name) {
+                    Some(value) => out.push_str(&escape_bytes(value.as_bytes())),
+                    None => out.push_str(&format!("${{{name}:{}}}", kind.name())),
+                },
             }
         }
         out
@@ -227,7 +250,9 @@ impl Text {
         let mut out = String::new();
         for seg in &self.segs {
             match seg {
-                Seg::Lit(bytes) => out.push_str(&std::str::from_utf8(bytes).ok()?.replace('$', "$$")),
+                Seg::Lit(bytes) => {
+                    out.push_str(&std::str::from_utf8(bytes).ok()?.replace('$', "$$"))
+                }
                 Seg::Ref(name) => out.push_str(&format!("${{{name}}}")),
                 Seg::Bind(name, kind) => out.push_str(&format!("${{{name}:{}}}", kind.name())),
             }
@@ -237,15 +262,27 @@ impl Text {
 }
 
 fn lookup<'a>(name: &str, vars: &'a Bindings, bound: &'a [(String, String)]) -> Option<&'a str> {
-    bound.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).or_else(|| vars.get(name).map(String::as_str))
+    bound
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .or_else(|| vars.get(name).map(String::as_str))
 }
 
-fn match_segs(segs: &[Seg], actual: &[u8], vars: &Bindings, bound: &mut Vec<(String, String)>) -> bool {
+fn match_segs(
+    segs: &[Seg],
+    actual: &[u8],
+    vars: &Bindings,
+    bound: &mut Vec<(String, String)>,
+) -> bool {
     let Some((first, rest)) = segs.split_first() else {
         return actual.is_empty();
     };
     match first {
-        Seg::Lit(lit) => actual.starts_with(lit) && match_segs(rest, &actual[lit.len()..], vars, bound),
+        Seg::Lit(lit) => {
+            actual.starts_with(lit) && match_segs(rest, &actual[lit.len()..], vars, bound)
+        }
         Seg::Ref(name) => match lookup(name, vars, bound) {
             Some(value) => {
                 let value = value.as_bytes().to_vec();
@@ -261,7 +298,8 @@ fn match_segs(segs: &[Seg], actual: &[u8], vars: &Bindings, bound: &mut Vec<(Str
         }
         Seg::Bind(name, VarKind::Any) => {
             // Shortest first: "any run of characters up to what follows".
-            (0..=actual.len()).any(|n| bind_then(name, &actual[..n], rest, &actual[n..], vars, bound))
+            (0..=actual.len())
+                .any(|n| bind_then(name, &actual[..n], rest, &actual[n..], vars, bound))
         }
     }
 }
@@ -335,7 +373,8 @@ impl Json {
     /// Parses a `<` or `<~` line: JSON whose strings may be a whole
     /// variable (`"${T:uuid}"`); `$$` in a string is a literal `$`.
     pub fn parse(src: &str) -> Result<Json, PatternError> {
-        let value: Value = serde_json::from_str(src).map_err(|e| PatternError(format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(src).map_err(|e| PatternError(format!("not JSON: {e}")))?;
         Json::from_value(&value)
     }
 
@@ -352,10 +391,16 @@ impl Json {
                     Json::Scalar(Value::String(unescape_dollars(s)?))
                 }
             }
-            Value::Array(items) => Json::Array(items.iter().map(Json::from_value).collect::<Result<_, _>>()?),
-            Value::Object(map) => Json::Object(
-                map.iter().map(|(k, v)| Ok((k.clone(), Json::from_value(v)?))).collect::<Result<_, PatternError>>()?,
-            ),
+            Value::Array(items) => {
+                Json::Array(items.iter().map(Json::from_value).collect::<Result<_, _>>()?)
+            }
+            Value::Object(map) => {
+                Json::Object(
+                    map.iter()
+                        .map(|(k, v)| Ok((k.clone(), Json::from_value(v)?)))
+                        .collect::<Result<_, PatternError>>()?,
+                )
+            }
             scalar => Json::Scalar(scalar.clone()),
         })
     }
@@ -381,17 +426,21 @@ impl Json {
         }
     }
 
-    /// The value with bound variables substituted; `None` when a variable
-    /// is still unbound (binding variables always are).
+    /// The value with variables substituted (binding ones too, once
+    /// bound); `None` when a variable is not bound.
     pub fn to_value(&self, vars: &Bindings) -> Option<Value> {
         Some(match self {
             Json::Scalar(v) => v.clone(),
-            Json::Array(items) => Value::Array(items.iter().map(|i| i.to_value(vars)).collect::<Option<_>>()?),
+            Json::Array(items) => {
+                Value::Array(items.iter().map(|i| i.to_value(vars)).collect::<Option<_>>()?)
+            }
             Json::Object(entries) => Value::Object(
-                entries.iter().map(|(k, v)| Some((k.clone(), v.to_value(vars)?))).collect::<Option<_>>()?,
+                entries
+                    .iter()
+                    .map(|(k, v)| Some((k.clone(), v.to_value(vars)?)))
+                    .collect::<Option<_>>()?,
             ),
-            Json::Ref(name) => Value::String(vars.get(name)?.clone()),
-            Json::Bind(..) => return None,
+            Json::Ref(name) | Json::Bind(name, _) => Value::String(vars.get(name)?.clone()),
         })
     }
 
@@ -400,11 +449,15 @@ impl Json {
     pub fn to_display_value(&self, vars: &Bindings) -> Value {
         match self {
             Json::Scalar(v) => v.clone(),
-            Json::Array(items) => Value::Array(items.iter().map(|i| i.to_display_value(vars)).collect()),
-            Json::Object(entries) => {
-                Value::Object(entries.iter().map(|(k, v)| (k.clone(), v.to_display_value(vars))).collect())
+            Json::Array(items) => {
+                Value::Array(items.iter().map(|i| i.to_display_value(vars)).collect())
             }
-            Json::Ref(name) => Value::String(vars.get(name).cloned().unwrap_or_else(|| format!("${{{name}}}"))),
+            Json::Object(entries) => Value::Object(
+                entries.iter().map(|(k, v)| (k.clone(), v.to_display_value(vars))).collect(),
+            ),
+            Json::Ref(name) => {
+                Value::String(vars.get(name).cloned().unwrap_or_else(|| format!("${{{name}}}")))
+            }
             Json::Bind(name, kind) => Value::String(format!("${{{name}:{}}}", kind.name())),
         }
     }
@@ -453,13 +506,27 @@ mod tests {
                 Seg::Lit(b" messi caf\xc3\xa9 \\ $ \x7f\r\n".to_vec()),
             ]
         );
-        assert_eq!(t.render(&vars(&[("T", "tok")])).unwrap(), b"send tok messi caf\xc3\xa9 \\ $ \x7f\r\n");
+        assert_eq!(
+            t.render(&vars(&[("T", "tok")])).unwrap(),
+            b"send tok messi caf\xc3\xa9 \\ $ \x7f\r\n"
+        );
         assert_eq!(t.render(&Bindings::new()), Err("T".to_string()));
     }
 
     #[test]
     fn bad_lines_are_refused() {
-        for bad in [r"a\q", r"a\x4", r"a\xzz", "a $b", "${T", "${T:float}", "${1x}", "trailing ", "${_}", "${A:any}${B:any}"] {
+        for bad in [
+            r"a\q",
+            r"a\x4",
+            r"a\xzz",
+            "a $b",
+            "${T",
+            "${T:float}",
+            "${1x}",
+            "trailing ",
+            "${_}",
+            "${A:any}${B:any}",
+        ] {
             assert!(Text::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(Text::parse(r"ends\x20").unwrap().segs, vec![Seg::Lit(b"ends ".to_vec())]);
@@ -469,7 +536,10 @@ mod tests {
     fn uuid_binding_and_reference() {
         let t = Text::parse(r"username messi logged in, token ${T:uuid}\x20").unwrap();
         let line = format!("username messi logged in, token {UUID} ");
-        assert_eq!(t.matches(line.as_bytes(), &Bindings::new()), Some(vec![("T".into(), UUID.into())]));
+        assert_eq!(
+            t.matches(line.as_bytes(), &Bindings::new()),
+            Some(vec![("T".into(), UUID.into())])
+        );
         assert_eq!(t.matches(line.trim_end().as_bytes(), &Bindings::new()), None);
         assert_eq!(t.matches(line.to_uppercase().as_bytes(), &Bindings::new()), None);
         let p = Text::parse("Command ${T}:").unwrap();
@@ -489,7 +559,10 @@ mod tests {
 
     #[test]
     fn json_patterns() {
-        let j = Json::parse(r#"{"status": "OK", "tokenid": "${T:uuid}", "x": ["${_:any}", "$$5", "${T}"]}"#).unwrap();
+        let j = Json::parse(
+            r#"{"status": "OK", "tokenid": "${T:uuid}", "x": ["${_:any}", "$$5", "${T}"]}"#,
+        )
+        .unwrap();
         let Json::Object(entries) = &j else { panic!() };
         assert_eq!(entries[1].1, Json::Bind("T".into(), VarKind::Uuid));
         let mut seen = Vec::new();
@@ -506,9 +579,12 @@ mod tests {
 
     #[test]
     fn exact_text_is_read_again_as_json() {
-        let t = Text::parse(r#"{"status": "OK", "tokenid": "${T:uuid}", "m": "a\\r\\n$$"}\r\n\r\n"#).unwrap();
+        let t =
+            Text::parse(r#"{"status": "OK", "tokenid": "${T:uuid}", "m": "a\\r\\n$$"}\r\n\r\n"#)
+                .unwrap();
         let j = Json::from_exact(&t).unwrap();
-        let expected = Json::parse(r#"{"status": "OK", "tokenid": "${T:uuid}", "m": "a\r\n$$"}"#).unwrap();
+        let expected =
+            Json::parse(r#"{"status": "OK", "tokenid": "${T:uuid}", "m": "a\r\n$$"}"#).unwrap();
         assert_eq!(j, expected);
         assert_eq!(Json::from_exact(&Text::parse("not json").unwrap()), None);
     }

@@ -1,0 +1,1072 @@
+//! Expected against actual, and how bad a difference is.
+//!
+//! Pure code. Given one step's expectation and what the implementation
+//! sent or printed, [`check_reply`], [`check_line`] and [`check_prompt`]
+//! return a [`Check`]: the [`Verdict`], every difference found (each with
+//! its own severity and a sentence a student can act on), the variables
+//! bound, and a diff.
+//!
+//! The grading follows section 1 of the spec: a difference of *meaning*
+//! (status, keys, data, a missing reply) is FAILED; when the status and
+//! shape are right and only a message string, the byte form or an
+//! ordering differs, it is NON-STRICT.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::diff::{align_keys, diff_lines, pretty, DiffLine};
+use crate::spec::pattern::{escape_bytes, is_lower_uuid, Bindings, Json, Seg, Text, VarKind};
+use crate::spec::{Action, Expect, Spec};
+
+/// The outcome of a step or a case, from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Verdict {
+    #[serde(rename = "OK")]
+    Ok,
+    /// Right status and shape; a message string, the byte form or an
+    /// ordering differs from the spec's exact wording.
+    #[serde(rename = "NON-STRICT")]
+    NonStrict,
+    /// The implementation did something else than the rule says.
+    #[serde(rename = "FAILED")]
+    Failed,
+    /// The case could not run: refused, timeout, process died.
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "OK",
+            Verdict::NonStrict => "NON-STRICT",
+            Verdict::Failed => "FAILED",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One difference between expected and actual.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// [`Verdict::NonStrict`] or [`Verdict::Failed`] (or `Error` from the runner).
+    pub severity: Verdict,
+    /// Where in the reply, e.g. `.messages[1]`; empty for the whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { severity, path: path.into(), message: message.into() }
+    }
+
+    /// `path: message`, or the message alone.
+    pub fn render(&self) -> String {
+        if self.path.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// The result of checking one step.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Check {
+    pub findings: Vec<Finding>,
+    /// Variables bound by this step, in order.
+    #[serde(skip)]
+    pub bindings: Vec<(String, String)>,
+    /// The expectation as a person reads it (variables filled in).
+    pub expected: String,
+    /// What was received, escaped.
+    pub actual: String,
+    pub diff: Vec<DiffLine>,
+}
+
+impl Check {
+    /// The worst severity among the findings.
+    pub fn verdict(&self) -> Verdict {
+        self.findings.iter().map(|f| f.severity).max().unwrap_or(Verdict::Ok)
+    }
+
+    /// The most important finding, rendered.
+    pub fn headline(&self) -> Option<String> {
+        let worst = self.verdict();
+        self.findings.iter().find(|f| f.severity == worst).map(Finding::render)
+    }
+
+    fn push(&mut self, severity: Verdict, path: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding::new(severity, path, message));
+    }
+}
+
+/// What the runner knows for grading, beyond the step itself.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Every `message`/`messages` string the spec's examples use: a reply
+    /// that carries one of them in the wrong place is wrong, not merely
+    /// worded differently.
+    pub wordings: Vec<String>,
+}
+
+impl Context {
+    /// Collects the wordings from a specification's examples.
+    pub fn from_spec(spec: &Spec) -> Self {
+        let mut wordings = Vec::new();
+        for step in spec.examples.iter().flat_map(|e| &e.steps) {
+            let pattern = match &step.action {
+                Action::Expect { expect: Expect::Json { pattern, .. }, .. } => pattern,
+                Action::Expect { expect: Expect::Exact { meaning: Some(pattern), .. }, .. } => {
+                    pattern
+                }
+                _ => continue,
+            };
+            if let Json::Object(entries) = pattern {
+                for (key, value) in entries {
+                    if let (true, Json::Scalar(Value::String(s))) = (is_wording_key(key), value) {
+                        if !wordings.contains(s) {
+                            wordings.push(s.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Self { wordings }
+    }
+}
+
+fn is_wording_key(key: &str) -> bool {
+    key == "message" || key == "messages"
+}
+
+/// A reply as the runner framed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyBytes {
+    /// Everything received for this reply, terminator included.
+    pub bytes: Vec<u8>,
+    /// Whether it ended in `\r\n\r\n`; `false` when the runner took a whole
+    /// JSON object followed by silence as the reply.
+    pub terminated: bool,
+}
+
+impl ReplyBytes {
+    /// A reply that ended properly.
+    pub fn terminated(bytes: impl Into<Vec<u8>>) -> Self {
+        Self { bytes: bytes.into(), terminated: true }
+    }
+
+    fn body(&self) -> &[u8] {
+        if self.terminated {
+            self.bytes.strip_suffix(b"\r\n\r\n").unwrap_or(&self.bytes)
+        } else {
+            let end = self.bytes.iter().rposition(|b| !b"\r\n \t".contains(b)).map_or(0, |p| p + 1);
+            &self.bytes[..end]
+        }
+    }
+}
+
+/// Checks one reply against a `<`, `<~`, `<=` or `<-` expectation.
+pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &Context) -> Check {
+    let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
+    if !reply.terminated {
+        let tail = &reply.bytes[reply.body().len()..];
+        check.push(
+            Verdict::Failed,
+            "",
+            format!(
+                "the reply does not end with \\r\\n\\r\\n: it ends with \"{}\" and then nothing more came (TRANS-2)",
+                escape_bytes(tail)
+            ),
+        );
+    }
+    match expect {
+        Expect::Json { pattern, unordered } => {
+            check.expected = python_json(&pattern.to_display_value(vars));
+            let Some(actual) = parse_body(reply, &mut check) else { return check };
+            let mut m = Matcher {
+                vars,
+                ctx,
+                unordered: *unordered,
+                bound: Vec::new(),
+                findings: Vec::new(),
+            };
+            m.value(pattern, &actual, "", 0);
+            check.findings.extend(m.findings);
+            check.bindings = m.bound;
+            if check.verdict() != Verdict::Ok {
+                check.diff = json_diff(pattern, &actual, vars);
+            }
+        }
+        Expect::Exact { text, meaning } => {
+            check.expected = text.display(vars);
+            if let Some(bound) = text.matches(&reply.bytes, vars) {
+                check.bindings = bound;
+                return check;
+            }
+            let Some(pattern) = meaning else {
+                check.push(Verdict::Failed, "", "the bytes differ from the spec's");
+                check.diff = byte_diff(&check.expected, &check.actual);
+                return check;
+            };
+            check.diff = byte_diff(&check.expected, &check.actual);
+            let Some(actual) = parse_body(reply, &mut check) else { return check };
+            let mut m =
+                Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() };
+            m.value(pattern, &actual, "", 0);
+            check.findings.extend(m.findings);
+            check.bindings = m.bound;
+            // Show the expectation with what the reply bound, so that the
+            // diff points at a real difference, not at a placeholder.
+            check.expected = text.display(&merged(vars, &check.bindings));
+            check.diff = byte_diff(&check.expected, &check.actual);
+            if reply.terminated {
+                let expected_bytes =
+                    pattern.to_value(&merged(vars, &check.bindings)).map(|v| python_json(&v));
+                let hints = form_hints(expected_bytes.as_deref(), reply.body());
+                if check.findings.is_empty() {
+                    let hints = if hints.is_empty() {
+                        first_difference(expected_bytes.as_deref(), reply.body())
+                    } else {
+                        hints.join("; ")
+                    };
+                    check.push(
+                        Verdict::NonStrict,
+                        "",
+                        format!("same meaning, other bytes than the spec's: {hints}"),
+                    );
+                } else if !hints.is_empty() {
+                    check.push(
+                        Verdict::NonStrict,
+                        "",
+                        format!("the bytes differ in form too: {}", hints.join("; ")),
+                    );
+                }
+            }
+        }
+        Expect::AnyError => {
+            check.expected = "any {\"status\": \"ERROR\", …} reply".into();
+            let Some(actual) = parse_body(reply, &mut check) else { return check };
+            match actual.get("status") {
+                Some(Value::String(s)) if s == "ERROR" => {}
+                Some(other) => check.push(
+                    Verdict::Failed,
+                    ".status",
+                    format!("expected \"ERROR\", got {other}"),
+                ),
+                None => check.push(Verdict::Failed, "", "no \"status\" key"),
+            }
+        }
+    }
+    check
+}
+
+fn merged(vars: &Bindings, bound: &[(String, String)]) -> Bindings {
+    let mut all = vars.clone();
+    all.extend(bound.iter().cloned());
+    all
+}
+
+/// JSON as Python's `json.dumps` writes it.
+pub fn python_json(value: &Value) -> String {
+    crate::protocol::json::to_string(value)
+}
+
+/// Parses the reply's JSON object, or records why it is not one.
+fn parse_body(reply: &ReplyBytes, check: &mut Check) -> Option<Value> {
+    let body = reply.body();
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Some(value),
+        Ok(other) => {
+            check.push(
+                Verdict::Failed,
+                "",
+                format!("the reply is JSON but not an object: {}", python_json(&other)),
+            );
+            None
+        }
+        Err(error) => {
+            let mut message = format!("the reply is not JSON ({error})");
+            message.push_str(&not_json_hint(body));
+            check.push(Verdict::Failed, "", message);
+            None
+        }
+    }
+}
+
+/// A likely cause for text that is not JSON.
+fn not_json_hint(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with("{'")
+        || trimmed.starts_with("['")
+        || trimmed.contains(": '")
+        || trimmed.contains("True")
+    {
+        "; it looks like Python's str() or repr() of a dict: encode replies with json.dumps".into()
+    } else if trimmed.is_empty() {
+        "; it is empty".into()
+    } else if body.windows(4).filter(|w| *w == b"\r\n\r\n").count() > 0
+        || text.matches('{').count() > 1
+    {
+        "; it may be two replies run together, or a reply with text around it".into()
+    } else {
+        String::new()
+    }
+}
+
+struct Matcher<'a> {
+    vars: &'a Bindings,
+    ctx: &'a Context,
+    unordered: bool,
+    bound: Vec<(String, String)>,
+    findings: Vec<Finding>,
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A short rendering of a value for a message (long ones cut).
+fn short(v: &Value) -> String {
+    let s = python_json(v);
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(77).collect::<String>())
+    } else {
+        s
+    }
+}
+
+impl Matcher<'_> {
+    fn failed_since(&self, mark: usize) -> bool {
+        self.findings[mark..].iter().any(|f| f.severity >= Verdict::Failed)
+    }
+
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.bound
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.vars.get(name).map(String::as_str))
+    }
+
+    fn fail(&mut self, path: &str, message: String) {
+        self.findings.push(Finding::new(Verdict::Failed, path, message));
+    }
+
+    fn loose(&mut self, path: &str, message: String) {
+        self.findings.push(Finding::new(Verdict::NonStrict, path, message));
+    }
+
+    fn value(&mut self, p: &Json, a: &Value, path: &str, depth: usize) {
+        match p {
+            Json::Bind(name, kind) => {
+                let text = match a {
+                    Value::String(s) => s.clone(),
+                    other if *kind == VarKind::Any => python_json(other),
+                    other => {
+                        return self.fail(
+                            path,
+                            format!(
+                                "expected a token (a string), got {}: {}",
+                                kind_of(other),
+                                short(other)
+                            ),
+                        )
+                    }
+                };
+                if *kind == VarKind::Uuid && !is_lower_uuid(text.as_bytes()) {
+                    if text.is_empty() {
+                        return self.fail(path, "expected a token, got the empty string".into());
+                    }
+                    self.loose(
+                        path,
+                        format!("the token {text:?} is not a lowercase UUID like 4c908ff6-3c15-4052-a98a-095d2454cf93 (AUTH-4)"),
+                    );
+                }
+                if name != "_" {
+                    self.bound.push((name.clone(), text));
+                }
+            }
+            Json::Ref(name) => {
+                let expected = self.lookup(name).map(str::to_owned);
+                match (expected, a) {
+                    (Some(e), Value::String(s)) if *s == e => {}
+                    (Some(e), other) => self
+                        .fail(path, format!("expected {e:?} (${{{name}}}), got {}", short(other))),
+                    (None, _) => self.fail(path, format!("${{{name}}} is not bound")),
+                }
+            }
+            Json::Scalar(expected) => {
+                if expected == a {
+                    return;
+                }
+                match (expected, a) {
+                    (Value::String(e), Value::String(s))
+                        if depth == 1 && is_wording_key(path.trim_start_matches('.')) =>
+                    {
+                        if self.ctx.wordings.iter().any(|w| w == s) {
+                            self.fail(
+                                path,
+                                format!("expected {e:?}, got {s:?}, which is the spec's text for another situation"),
+                            );
+                        } else {
+                            self.loose(
+                                path,
+                                format!("message text differs: expected {e:?}, got {s:?}"),
+                            );
+                        }
+                    }
+                    _ => self.fail(path, format!("expected {}, got {}", short(expected), short(a))),
+                }
+            }
+            Json::Array(items) => match a {
+                Value::Array(actual) => self.array(items, actual, path, depth),
+                other => self.fail(
+                    path,
+                    format!("expected a list, got {}: {}", kind_of(other), short(other)),
+                ),
+            },
+            Json::Object(entries) => match a {
+                Value::Object(actual) => self.object(entries, actual, path, depth),
+                other => self.fail(
+                    path,
+                    format!("expected an object, got {}: {}", kind_of(other), short(other)),
+                ),
+            },
+        }
+    }
+
+    fn object(
+        &mut self,
+        entries: &[(String, Json)],
+        actual: &serde_json::Map<String, Value>,
+        path: &str,
+        depth: usize,
+    ) {
+        if depth == 0 {
+            // A wrong status makes the rest of the comparison noise.
+            if let Some((_, Json::Scalar(expected @ Value::String(_)))) =
+                entries.iter().find(|(k, _)| k == "status")
+            {
+                match actual.get("status") {
+                    Some(status) if status == expected => {}
+                    Some(status) => {
+                        let said = ["message", "messages"]
+                            .iter()
+                            .find_map(|k| actual.get(*k).map(|v| format!(" with {k} {}", short(v))))
+                            .unwrap_or_default();
+                        return self.fail(
+                            ".status",
+                            format!("expected {}, got {}{said}", short(expected), short(status)),
+                        );
+                    }
+                    None => {
+                        return self.fail(
+                            "",
+                            format!(
+                                "the reply has no \"status\" key: {}",
+                                short(&Value::Object(actual.clone()))
+                            ),
+                        )
+                    }
+                }
+            }
+        }
+        for (key, p) in entries {
+            let sub = format!("{path}.{key}");
+            match actual.get(key) {
+                Some(v) => self.value(p, v, &sub, depth + 1),
+                None => {
+                    let mut message = format!("missing key {key:?}");
+                    let similar = actual.keys().find(|k| {
+                        k.eq_ignore_ascii_case(key)
+                            || k.trim_end_matches('s') == key.trim_end_matches('s')
+                            || (key == "tokenid" && k.contains("token"))
+                    });
+                    if let Some(similar) = similar {
+                        message.push_str(&format!(
+                            " (the reply has {similar:?}; the spec names it {key:?})"
+                        ));
+                    }
+                    self.fail(&sub, message);
+                }
+            }
+        }
+        for (key, v) in actual {
+            if entries.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let sub = format!("{path}.{key}");
+            let empty = matches!(v, Value::Array(a) if a.is_empty())
+                || matches!(v, Value::Object(o) if o.is_empty());
+            if depth == 0 {
+                self.loose(&sub, format!("a key the spec does not have: {}", short(v)));
+            } else if empty {
+                self.loose(
+                    &sub,
+                    format!("an entry with nothing in it ({}) that the spec leaves out", short(v)),
+                );
+            } else {
+                self.fail(&sub, format!("unexpected entry: {}", short(v)));
+            }
+        }
+    }
+
+    /// Runs `p` against `a` without keeping anything; whether it matches
+    /// without a FAILED difference.
+    fn fits(&mut self, p: &Json, a: &Value, path: &str, depth: usize) -> bool {
+        let (marks, markb) = (self.findings.len(), self.bound.len());
+        self.value(p, a, path, depth);
+        let ok = !self.failed_since(marks);
+        self.findings.truncate(marks);
+        self.bound.truncate(markb);
+        ok
+    }
+
+    /// Finds a distinct actual item for every expected item.
+    fn assign(
+        &mut self,
+        items: &[Json],
+        actual: &[Value],
+        path: &str,
+        depth: usize,
+        used: &mut Vec<bool>,
+        out: &mut Vec<usize>,
+    ) -> bool {
+        let Some(p) = items.get(out.len()) else { return true };
+        for j in 0..actual.len() {
+            if used[j] || !self.fits(p, &actual[j], path, depth) {
+                continue;
+            }
+            // Keep the bindings of this choice while the rest is assigned.
+            let markb = self.bound.len();
+            let marks = self.findings.len();
+            self.value(p, &actual[j], path, depth);
+            self.findings.truncate(marks);
+            used[j] = true;
+            out.push(j);
+            if self.assign(items, actual, path, depth, used, out) {
+                self.bound.truncate(markb);
+                return true;
+            }
+            out.pop();
+            used[j] = false;
+            self.bound.truncate(markb);
+        }
+        false
+    }
+
+    fn array(&mut self, items: &[Json], actual: &[Value], path: &str, depth: usize) {
+        let mark = self.findings.len();
+        let markb = self.bound.len();
+        if items.len() == actual.len() && !self.unordered {
+            for (i, (p, a)) in items.iter().zip(actual).enumerate() {
+                self.value(p, a, &format!("{path}[{i}]"), depth + 1);
+            }
+            if !self.failed_since(mark) {
+                return;
+            }
+        }
+        // In order it does not fit: try any order.
+        let in_order_findings = self.findings.split_off(mark);
+        let in_order_bound = self.bound.split_off(markb);
+        let mut used = vec![false; actual.len()];
+        let mut order = Vec::new();
+        if items.len() == actual.len()
+            && self.assign(items, actual, path, depth + 1, &mut used, &mut order)
+        {
+            for (p, &j) in items.iter().zip(&order) {
+                self.value(p, &actual[j], &format!("{path}[{j}]"), depth + 1);
+            }
+            if !self.unordered {
+                self.loose(path, "the same items in another order than the spec's".into());
+            }
+            return;
+        }
+        if items.len() == actual.len() {
+            if self.unordered {
+                // Report against the closest reading: in order.
+                for (i, (p, a)) in items.iter().zip(actual).enumerate() {
+                    self.value(p, a, &format!("{path}[{i}]"), depth + 1);
+                }
+                if !self.failed_since(mark) {
+                    self.fail(path, "the items do not pair up with the spec's".into());
+                }
+            } else {
+                self.findings.extend(in_order_findings);
+                self.bound.extend(in_order_bound);
+            }
+            return;
+        }
+        // Different lengths: name what is missing and what is extra.
+        let mut matched = vec![false; actual.len()];
+        let mut missing = Vec::new();
+        for p in items {
+            match (0..actual.len())
+                .find(|&j| !matched[j] && self.fits(p, &actual[j], path, depth + 1))
+            {
+                Some(j) => matched[j] = true,
+                None => missing.push(short(&p.to_display_value(self.vars))),
+            }
+        }
+        let extra: Vec<String> =
+            actual.iter().zip(&matched).filter(|(_, m)| !**m).map(|(a, _)| short(a)).collect();
+        let mut message = format!("expected {} item(s), got {}", items.len(), actual.len());
+        if !missing.is_empty() {
+            message.push_str(&format!("; missing {}", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            message.push_str(&format!("; not expected {}", extra.join(", ")));
+        }
+        self.fail(path, message);
+    }
+}
+
+/// The expectation and the reply pretty-printed, diffed line by line.
+fn json_diff(pattern: &Json, actual: &Value, vars: &Bindings) -> Vec<DiffLine> {
+    let expected = pattern.to_display_value(vars);
+    let actual = align_keys(actual, &expected);
+    diff_lines(&pretty(&expected), &pretty(&actual))
+}
+
+/// Two escaped one-line texts as a diff, with a marker under the first
+/// difference.
+fn byte_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
+    let at = expected.chars().zip(actual.chars()).take_while(|(a, b)| a == b).count();
+    vec![
+        DiffLine::Expected(expected.to_owned()),
+        DiffLine::Actual(actual.to_owned()),
+        DiffLine::Same(format!("{}^ first difference at character {}", " ".repeat(at), at + 1)),
+    ]
+}
+
+/// Why two JSON texts of the same meaning differ, in words (nothing when
+/// no known cause explains it).
+pub fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
+    let mut hints = Vec::new();
+    let text = String::from_utf8_lossy(actual);
+    let compact = |sep: u8, spaced: &str| {
+        let mut in_string = false;
+        let mut escaped = false;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else if b == sep && !text[i..].starts_with(spaced) {
+                return true;
+            }
+        }
+        false
+    };
+    if compact(b',', ", ") || compact(b':', ": ") {
+        hints.push(
+            "separators without spaces (json.dumps writes \", \" and \": \" by default)"
+                .to_string(),
+        );
+    }
+    if actual.iter().any(|&b| b >= 0x80) {
+        hints.push(
+            "non-ASCII characters sent as raw UTF-8 (json.dumps escapes them, e.g. \\u00e9)"
+                .to_string(),
+        );
+    }
+    if text.split("\\u").skip(1).any(|s| s.chars().take(4).any(|c| c.is_ascii_uppercase())) {
+        hints.push(
+            "\\u escapes with uppercase hex digits (json.dumps writes lowercase)".to_string(),
+        );
+    }
+    if let (Some(expected), Ok(a)) = (expected, serde_json::from_slice::<Value>(actual)) {
+        if let Ok(e) = serde_json::from_str::<Value>(expected) {
+            if key_orders(&e) != key_orders(&a) && e == a {
+                hints.push("keys in another order than the spec's".to_string());
+            }
+        }
+    }
+    hints
+}
+
+/// Where two texts first differ, in words.
+fn first_difference(expected: Option<&str>, actual: &[u8]) -> String {
+    let Some(expected) = expected else { return "see the diff".into() };
+    let at = expected.bytes().zip(actual.iter().copied()).take_while(|(a, b)| a == b).count();
+    let end = |s: &[u8]| escape_bytes(&s[at..(at + 20).min(s.len())]);
+    format!(
+        "first difference at byte {}: expected \"{}…\", got \"{}…\"",
+        at + 1,
+        end(expected.as_bytes()),
+        end(actual)
+    )
+}
+
+fn key_orders(v: &Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<Vec<String>>) {
+        match v {
+            Value::Object(m) => {
+                out.push(m.keys().cloned().collect());
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+/// Checks a line the client printed against a `U<` line.
+pub fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
+    let mut check = Check {
+        expected: expected.display(vars),
+        actual: escape_bytes(actual.as_bytes()),
+        ..Check::default()
+    };
+    if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
+        check.bindings = bound;
+        return check;
+    }
+    check.diff = byte_diff(&check.expected, &check.actual);
+    if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
+        check.bindings = bound;
+        check.push(Verdict::NonStrict, "", "the line differs only in white space at its ends");
+        return check;
+    }
+    // A JSON line (inbox, list, logout) spelled differently?
+    if let (Some(pattern), Ok(value)) =
+        (Json::from_exact(expected), serde_json::from_str::<Value>(actual.trim()))
+    {
+        let mut m =
+            Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() };
+        m.value(&pattern, &value, "", 1);
+        if !m.findings.iter().any(|f| f.severity >= Verdict::Failed) {
+            check.bindings = m.bound;
+            check.findings = m.findings;
+            let expected_text = pattern.to_value(vars).map(|v| python_json(&v));
+            let hints = form_hints(expected_text.as_deref(), actual.trim().as_bytes());
+            let hints = if hints.is_empty() {
+                first_difference(expected_text.as_deref(), actual.trim().as_bytes())
+            } else {
+                hints.join("; ")
+            };
+            check.push(
+                Verdict::NonStrict,
+                "",
+                format!("the same JSON spelled differently: {hints}"),
+            );
+            return check;
+        }
+    }
+    let mut message = "the client printed another line".to_string();
+    let t = actual.trim_start();
+    if t.starts_with("{'") || t.starts_with("['") || (t.starts_with('\'') && t.ends_with('\'')) {
+        message
+            .push_str(": it looks like Python's str() or repr(); the spec prints json.dumps(...)");
+    }
+    check.push(Verdict::Failed, "", message);
+    check
+}
+
+/// `text` with white space removed from its two ends.
+fn trimmed(text: &Text) -> Text {
+    let mut segs = text.segs.clone();
+    if let Some(Seg::Lit(first)) = segs.first_mut() {
+        let n = first.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        first.drain(..n);
+    }
+    if let Some(Seg::Lit(last)) = segs.last_mut() {
+        let n = last.iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+        last.truncate(last.len() - n);
+    }
+    Text { segs }
+}
+
+/// Checks a prompt the client showed against a `U?` line.
+pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
+    let mut check = Check {
+        expected: expected.display(vars),
+        actual: escape_bytes(actual.as_bytes()),
+        ..Check::default()
+    };
+    if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
+        check.bindings = bound;
+        return check;
+    }
+    check.diff = byte_diff(&check.expected, &check.actual);
+    if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
+        check.bindings = bound;
+        check.push(Verdict::NonStrict, "", "the prompt differs only in white space");
+    } else {
+        check.push(Verdict::Failed, "", "the client shows another prompt (CLI-1: `Command TOKEN:`, or `Command :` when logged out)");
+    }
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::pattern::Text;
+
+    const UUID: &str = "4c908ff6-3c15-4052-a98a-095d2454cf93";
+
+    fn ctx() -> Context {
+        Context::from_spec(&crate::spec::parse(crate::spec::PROTOCOL_MD).unwrap())
+    }
+
+    fn json(p: &str) -> Expect {
+        Expect::Json { pattern: Json::parse(p).unwrap(), unordered: false }
+    }
+
+    fn exact(p: &str) -> Expect {
+        let text = Text::parse(p).unwrap();
+        let meaning = Json::from_exact(&text);
+        Expect::Exact { text, meaning }
+    }
+
+    fn run(expect: &Expect, reply: &str) -> Check {
+        check_reply(
+            expect,
+            &ReplyBytes::terminated(format!("{reply}\r\n\r\n")),
+            &Bindings::new(),
+            &ctx(),
+        )
+    }
+
+    #[test]
+    fn wordings_come_from_the_spec() {
+        let c = ctx();
+        for w in [
+            "User Tidak Ada",
+            "Password Salah",
+            "Anda berhasil logout!",
+            "**Protocol Tidak Benar",
+            "Message Sent",
+        ] {
+            assert!(c.wordings.iter().any(|x| x == w), "{w}");
+        }
+    }
+
+    #[test]
+    fn equal_meaning_is_ok_and_binds() {
+        let e = json(r#"{"status": "OK", "tokenid": "${T:uuid}"}"#);
+        let c = run(&e, &format!(r#"{{"tokenid": "{UUID}", "status": "OK"}}"#));
+        assert_eq!(c.verdict(), Verdict::Ok, "{c:?}");
+        assert_eq!(c.bindings, vec![("T".to_string(), UUID.to_string())]);
+        assert!(c.diff.is_empty());
+    }
+
+    #[test]
+    fn another_message_text_is_non_strict_but_another_errors_text_fails() {
+        let e = json(r#"{"status": "ERROR", "message": "User Tidak Ada"}"#);
+        let c = run(&e, r#"{"status": "ERROR", "message": "User not found"}"#);
+        assert_eq!(c.verdict(), Verdict::NonStrict);
+        assert_eq!(
+            c.headline().unwrap(),
+            r#".message: message text differs: expected "User Tidak Ada", got "User not found""#
+        );
+        assert!(
+            c.diff.contains(&DiffLine::Expected(r#"  "message": "User Tidak Ada""#.into())),
+            "{:?}",
+            c.diff
+        );
+        let c = run(&e, r#"{"status": "ERROR", "message": "Password Salah"}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(c.headline().unwrap().contains("another situation"));
+    }
+
+    #[test]
+    fn wrong_status_is_one_clear_failure() {
+        let e = json(r#"{"status": "OK", "messages": ["a"]}"#);
+        let c = run(&e, r#"{"status": "ERROR", "message": "**Protocol Tidak Benar"}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert_eq!(c.findings.len(), 1);
+        assert_eq!(
+            c.headline().unwrap(),
+            r#".status: expected "OK", got "ERROR" with message "**Protocol Tidak Benar""#
+        );
+    }
+
+    #[test]
+    fn shapes_and_keys() {
+        let e = json(r#"{"status": "OK", "messages": "Anda berhasil logout!"}"#);
+        let c = run(&e, r#"{"status": "OK", "message": "Anda berhasil logout!"}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(
+            c.headline().unwrap().contains(r#"missing key "messages" (the reply has "message""#),
+            "{c:?}"
+        );
+        let c = run(&e, r#"{"status": "OK", "messages": "Anda berhasil logout!", "extra": 1}"#);
+        assert_eq!(c.verdict(), Verdict::NonStrict);
+        let e = json(r#"{"status": "OK", "messages": {}}"#);
+        let c = run(&e, r#"{"status": "OK", "messages": {"messi": []}}"#);
+        assert_eq!(c.verdict(), Verdict::NonStrict, "the original's empty sender entry");
+        let c = run(&e, r#"{"status": "OK", "messages": {"messi": [{"msg": "x"}]}}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        let c = run(&e, r#"{"status": "OK", "messages": []}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(c.headline().unwrap().contains("expected an object, got a list"));
+    }
+
+    #[test]
+    fn order_of_lists() {
+        let e = json(r#"{"status": "OK", "messages": ["a", "b"]}"#);
+        assert_eq!(run(&e, r#"{"status": "OK", "messages": ["a", "b"]}"#).verdict(), Verdict::Ok);
+        let c = run(&e, r#"{"status": "OK", "messages": ["b", "a"]}"#);
+        assert_eq!(c.verdict(), Verdict::NonStrict);
+        assert!(c.headline().unwrap().contains("another order"));
+        let c = run(&e, r#"{"status": "OK", "messages": ["a"]}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert_eq!(c.headline().unwrap(), r#".messages: expected 2 item(s), got 1; missing "b""#);
+        let c = run(&e, r#"{"status": "OK", "messages": ["a", "c"]}"#);
+        assert_eq!(c.headline().unwrap(), r#".messages[1]: expected "b", got "c""#);
+        let unordered = Expect::Json {
+            pattern: Json::parse(r#"{"status": "OK", "messages": ["a", "b"]}"#).unwrap(),
+            unordered: true,
+        };
+        assert_eq!(
+            run(&unordered, r#"{"status": "OK", "messages": ["b", "a"]}"#).verdict(),
+            Verdict::Ok
+        );
+        assert_eq!(
+            run(&unordered, r#"{"status": "OK", "messages": ["b", "b"]}"#).verdict(),
+            Verdict::Failed
+        );
+    }
+
+    #[test]
+    fn tokens() {
+        let e = json(r#"{"status": "OK", "tokenid": "${T:uuid}"}"#);
+        let c = run(&e, r#"{"status": "OK", "tokenid": "abc123"}"#);
+        assert_eq!(c.verdict(), Verdict::NonStrict);
+        assert_eq!(c.bindings, vec![("T".into(), "abc123".into())]);
+        assert_eq!(run(&e, r#"{"status": "OK", "tokenid": 17}"#).verdict(), Verdict::Failed);
+        assert_eq!(run(&e, r#"{"status": "OK", "tokenid": ""}"#).verdict(), Verdict::Failed);
+        let r = json(r#"{"status": "OK", "t": "${T}"}"#);
+        let vars: Bindings = [("T".to_string(), UUID.to_string())].into();
+        let ok = check_reply(
+            &r,
+            &ReplyBytes::terminated(format!(r#"{{"status": "OK", "t": "{UUID}"}}"#)),
+            &vars,
+            &ctx(),
+        );
+        assert_eq!(ok.verdict(), Verdict::Ok);
+        let bad = check_reply(
+            &r,
+            &ReplyBytes::terminated(r#"{"status": "OK", "t": "x"}"#),
+            &vars,
+            &ctx(),
+        );
+        assert_eq!(bad.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn not_json() {
+        let e = json(r#"{"status": "OK"}"#);
+        let c = run(&e, r#"{'status': 'OK'}"#);
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(c.headline().unwrap().contains("Python's str()"));
+        let c = check_reply(&e, &ReplyBytes::terminated("[1]\r\n\r\n"), &Bindings::new(), &ctx());
+        assert!(c.headline().unwrap().contains("not an object"));
+    }
+
+    #[test]
+    fn exact_bytes() {
+        let e = exact(r#"{"status": "OK", "tokenid": "${T:uuid}"}\r\n\r\n"#);
+        let ok = run(&e, &format!(r#"{{"status": "OK", "tokenid": "{UUID}"}}"#));
+        assert_eq!(ok.verdict(), Verdict::Ok);
+        assert_eq!(ok.bindings.len(), 1);
+        let compact = run(&e, &format!(r#"{{"status":"OK","tokenid":"{UUID}"}}"#));
+        assert_eq!(compact.verdict(), Verdict::NonStrict);
+        assert!(compact.headline().unwrap().contains("separators without spaces"), "{compact:?}");
+        assert_eq!(compact.bindings.len(), 1, "bound through the meaning");
+        let order = run(&e, &format!(r#"{{"tokenid": "{UUID}", "status": "OK"}}"#));
+        assert!(order.headline().unwrap().contains("another order"), "{order:?}");
+        let e = exact(r#"{"status": "OK", "msg": "caf\\u00e9"}\r\n\r\n"#);
+        let raw = run(&e, "{\"status\": \"OK\", \"msg\": \"caf\u{e9}\"}");
+        assert_eq!(raw.verdict(), Verdict::NonStrict);
+        assert!(raw.headline().unwrap().contains("raw UTF-8"), "{raw:?}");
+        let upper = run(&e, r#"{"status": "OK", "msg": "caf\u00E9"}"#);
+        assert!(upper.headline().unwrap().contains("uppercase"), "{upper:?}");
+        let wrong = run(&e, r#"{"status": "OK", "msg": "cafe"}"#);
+        assert_eq!(wrong.verdict(), Verdict::Failed);
+        assert_eq!(wrong.diff.len(), 3);
+    }
+
+    #[test]
+    fn unterminated_reply_fails() {
+        let e = json(r#"{"status": "OK"}"#);
+        let c = check_reply(
+            &e,
+            &ReplyBytes { bytes: b"{\"status\": \"OK\"}\r\n".to_vec(), terminated: false },
+            &Bindings::new(),
+            &ctx(),
+        );
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(c.headline().unwrap().contains(r#"ends with "\r\n" and"#), "{c:?}");
+        assert_eq!(c.findings.len(), 1, "the meaning itself matched");
+    }
+
+    #[test]
+    fn any_error() {
+        assert_eq!(
+            run(&Expect::AnyError, r#"{"status": "ERROR", "message": "x"}"#).verdict(),
+            Verdict::Ok
+        );
+        assert_eq!(run(&Expect::AnyError, r#"{"status": "OK"}"#).verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn client_lines() {
+        let vars = Bindings::new();
+        let t = Text::parse(r"username messi logged in, token ${T:uuid}\x20").unwrap();
+        let c = check_line(&t, &format!("username messi logged in, token {UUID} "), &vars, &ctx());
+        assert_eq!((c.verdict(), c.bindings.len()), (Verdict::Ok, 1));
+        let c = check_line(&t, &format!("username messi logged in, token {UUID}"), &vars, &ctx());
+        assert_eq!((c.verdict(), c.bindings.len()), (Verdict::NonStrict, 1));
+        let t = Text::parse(r#"{"messi": [{"msg": "  halo \\r\\n"}]}"#).unwrap();
+        let c = check_line(&t, r#"{"messi":[{"msg":"  halo \r\n"}]}"#, &vars, &ctx());
+        assert_eq!(c.verdict(), Verdict::NonStrict);
+        let c = check_line(&t, r#"{'messi': [{'msg': '  halo \r\n'}]}"#, &vars, &ctx());
+        assert_eq!(c.verdict(), Verdict::Failed);
+        assert!(c.headline().unwrap().contains("repr"));
+        let t = Text::parse("Error, not authorized").unwrap();
+        assert_eq!(
+            check_line(&t, "Error, Informasi tidak ditemukan", &vars, &ctx()).verdict(),
+            Verdict::Failed
+        );
+    }
+
+    #[test]
+    fn prompts() {
+        let vars: Bindings = [("T".to_string(), UUID.to_string())].into();
+        let t = Text::parse("Command ${T}:").unwrap();
+        assert_eq!(check_prompt(&t, &format!("Command {UUID}:"), &vars).verdict(), Verdict::Ok);
+        assert_eq!(
+            check_prompt(&t, &format!(" Command {UUID}:"), &vars).verdict(),
+            Verdict::NonStrict
+        );
+        assert_eq!(check_prompt(&t, "Command :", &vars).verdict(), Verdict::Failed);
+    }
+}

@@ -1,0 +1,686 @@
+//! The executable specification: rules and their examples, read from
+//! `spec/PROTOCOL.md`.
+//!
+//! [`parse`] turns the Markdown into [`Rule`]s (paragraphs that start with
+//! `**ID** (LEVEL; source)`) and [`Example`]s (fenced blocks whose info
+//! string is `example ID LEVEL [client]`), each example a list of
+//! [`Step`]s. The example format is defined in section 1 of the spec; this
+//! module is its only reader, so the two must agree.
+//!
+//! Pure code: no I/O. The conformance runner ([`crate::conform`]) executes
+//! the steps; `tests/spec_examples.rs` runs them against the reference
+//! implementation and checks [`coverage`] both ways.
+
+pub mod pattern;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use pattern::{Json, Text};
+
+/// The specification shipped with this crate, compiled in so that the
+/// runner works from anywhere.
+pub const PROTOCOL_MD: &str = include_str!("../../spec/PROTOCOL.md");
+
+/// Where the shipped specification lives, for messages.
+pub const PROTOCOL_PATH: &str = "spec/PROTOCOL.md";
+
+/// How much an example or a rule weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Level {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "SHOULD")]
+    Should,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Level> {
+        match s {
+            "MUST" => Some(Level::Must),
+            "SHOULD" => Some(Level::Should),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A numbered rule: `**AUTH-1** (MUST; seed §1.d.i) A known username…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `AUTH-1`.
+    pub id: String,
+    pub level: Level,
+    /// `seed §1.d.i`, `original`, `decision`, …
+    pub source: String,
+    /// The paragraph after the parenthesis, on one line.
+    pub text: String,
+    /// 1-based line of the rule in the Markdown.
+    pub line: usize,
+}
+
+/// Whether an example runs against a server or a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Server,
+    Client,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Server => "server",
+            Kind::Client => "client",
+        }
+    }
+}
+
+/// One fenced `example` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// `AUTH-1.1`.
+    pub id: String,
+    /// `AUTH-1`: the ID up to the last dot.
+    pub rule: String,
+    pub level: Level,
+    pub kind: Kind,
+    pub steps: Vec<Step>,
+    /// 1-based line of the opening fence.
+    pub line: usize,
+}
+
+impl Example {
+    /// The connections the example uses, in order of first use.
+    pub fn connections(&self) -> Vec<u32> {
+        let mut seen = Vec::new();
+        for step in &self.steps {
+            if let Action::Send { conn, .. } | Action::Expect { conn, .. } = &step.action {
+                if !seen.contains(conn) {
+                    seen.push(*conn);
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// One line of an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1-based line in the Markdown.
+    pub line: usize,
+    /// The line as written.
+    pub source: String,
+    pub action: Action,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `C1> TEXT`: one write to connection `conn`.
+    Send { conn: u32, text: Text },
+    /// `C1< …`, `C1<~ …`, `C1<= …`, `C1<-`: read one reply and check it.
+    Expect { conn: u32, expect: Expect },
+    /// `U> TEXT`: type a line into the client.
+    Type { text: Text },
+    /// `U< TEXT`: the client prints this line.
+    Print { text: Text },
+    /// `U? TEXT`: the client shows this prompt and waits.
+    Prompt { text: Text },
+}
+
+/// How a reply is checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// `<` (`unordered: false`) or `<~` (`true`): by JSON meaning.
+    Json { pattern: Json, unordered: bool },
+    /// `<=`: these exact bytes; `meaning` is the same text read as JSON, so
+    /// that a difference of form can be told from a difference of meaning.
+    Exact { text: Text, meaning: Option<Json> },
+    /// `<-`: any `{"status": "ERROR", …}` object.
+    AnyError,
+}
+
+/// The rules and examples of a specification.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub rules: Vec<Rule>,
+    pub examples: Vec<Example>,
+}
+
+impl Spec {
+    /// The rule an example belongs to.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The examples of one kind, in document order.
+    pub fn examples_of(&self, kind: Kind) -> impl Iterator<Item = &Example> {
+        self.examples.iter().filter(move |e| e.kind == kind)
+    }
+}
+
+/// A problem in the specification, located by line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Parses the specification. Every problem found is returned, not just
+/// the first, so an author can fix them all at once.
+pub fn parse(markdown: &str) -> Result<Spec, Vec<SpecError>> {
+    let mut spec = Spec::default();
+    let mut errors = Vec::new();
+    let lines: Vec<&str> = markdown.lines().collect();
+    let mut i = 0;
+    let mut prev_blank = true;
+    while i < lines.len() {
+        let line = lines[i];
+        if let Some((ch, len, info)) = fence_open(line) {
+            let start = i;
+            let mut body = Vec::new();
+            i += 1;
+            while i < lines.len() && !fence_closes(lines[i], ch, len) {
+                body.push((i + 1, lines[i]));
+                i += 1;
+            }
+            if i == lines.len() {
+                errors.push(SpecError {
+                    line: start + 1,
+                    message: "fenced block is never closed".into(),
+                });
+            }
+            if info.split_whitespace().next() == Some("example") {
+                match parse_example(info, start + 1, &body) {
+                    Ok(example) => spec.examples.push(example),
+                    Err(mut errs) => errors.append(&mut errs),
+                }
+            }
+            i += 1;
+            prev_blank = false;
+            continue;
+        }
+        if prev_blank && line.starts_with("**") {
+            let mut paragraph = vec![line];
+            while i + 1 < lines.len()
+                && !lines[i + 1].trim().is_empty()
+                && fence_open(lines[i + 1]).is_none()
+            {
+                i += 1;
+                paragraph.push(lines[i]);
+            }
+            let start = i + 1 - paragraph.len() + 1;
+            match parse_rule(&paragraph.join(" "), start) {
+                Ok(Some(rule)) => spec.rules.push(rule),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        prev_blank = line.trim().is_empty();
+        i += 1;
+    }
+    let mut seen = HashMap::new();
+    for rule in &spec.rules {
+        if let Some(first) = seen.insert(rule.id.clone(), rule.line) {
+            errors.push(SpecError {
+                line: rule.line,
+                message: format!("rule {} already defined at line {first}", rule.id),
+            });
+        }
+    }
+    let mut seen = HashMap::new();
+    for example in &spec.examples {
+        if let Some(first) = seen.insert(example.id.clone(), example.line) {
+            errors.push(SpecError {
+                line: example.line,
+                message: format!("example {} already defined at line {first}", example.id),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(spec)
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
+}
+
+/// Checks coverage both ways: every rule has at least one example, every
+/// example names a rule, and no example weighs more than its rule.
+pub fn coverage(spec: &Spec) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let with_examples: BTreeSet<&str> = spec.examples.iter().map(|e| e.rule.as_str()).collect();
+    for rule in &spec.rules {
+        if !with_examples.contains(rule.id.as_str()) {
+            errors.push(SpecError {
+                line: rule.line,
+                message: format!("rule {} has no example", rule.id),
+            });
+        }
+    }
+    for example in &spec.examples {
+        match spec.rule(&example.rule) {
+            None => errors.push(SpecError {
+                line: example.line,
+                message: format!(
+                    "example {} names no rule: there is no rule {}",
+                    example.id, example.rule
+                ),
+            }),
+            Some(rule) if rule.level == Level::Should && example.level == Level::Must => errors
+                .push(SpecError {
+                    line: example.line,
+                    message: format!(
+                        "example {} is MUST but its rule {} is only SHOULD",
+                        example.id, rule.id
+                    ),
+                }),
+            Some(_) => {}
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    errors
+}
+
+/// An opening fence: up to three spaces, then three or more backticks or
+/// tildes, then the info string. Returns the character, the run length and
+/// the info string.
+fn fence_open(line: &str) -> Option<(char, usize, &str)> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    if indent > 3 {
+        return None;
+    }
+    let rest = &line[indent..];
+    let ch = rest.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let len = rest.len() - rest.trim_start_matches(ch).len();
+    if len < 3 {
+        return None;
+    }
+    let info = rest[len..].trim();
+    if ch == '`' && info.contains('`') {
+        return None;
+    }
+    Some((ch, len, info))
+}
+
+/// Whether `line` closes a fence opened with `len` times `ch`.
+fn fence_closes(line: &str, ch: char, len: usize) -> bool {
+    let trimmed = line.trim_start_matches(' ');
+    if line.len() - trimmed.len() > 3 {
+        return false;
+    }
+    let run = trimmed.len() - trimmed.trim_start_matches(ch).len();
+    run >= len && trimmed[run..].trim().is_empty()
+}
+
+/// Whether `s` is a rule ID: capital letters, `-`, digits (`AUTH-1`).
+fn is_rule_id(s: &str) -> bool {
+    match s.split_once('-') {
+        Some((prefix, number)) => {
+            !prefix.is_empty()
+                && prefix.bytes().all(|b| b.is_ascii_uppercase())
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Parses a paragraph that starts with `**`. `Ok(None)` when the bold text
+/// is not a rule ID (ordinary bold prose).
+fn parse_rule(paragraph: &str, line: usize) -> Result<Option<Rule>, SpecError> {
+    let Some(rest) = paragraph.strip_prefix("**") else { return Ok(None) };
+    let Some((id, rest)) = rest.split_once("**") else { return Ok(None) };
+    if !is_rule_id(id) {
+        return Ok(None);
+    }
+    let fail = |message: String| Err(SpecError { line, message });
+    let Some(rest) = rest.strip_prefix(" (") else {
+        return fail(format!("rule {id}: expected ` (LEVEL; source)` after the ID"));
+    };
+    let Some((header, text)) = rest.split_once(')') else {
+        return fail(format!("rule {id}: unclosed `(` after the ID"));
+    };
+    let Some((level, source)) = header.split_once(';') else {
+        return fail(format!("rule {id}: expected `(LEVEL; source)`, found `({header})`"));
+    };
+    let Some(level) = Level::parse(level.trim()) else {
+        return fail(format!("rule {id}: level must be MUST or SHOULD, found `{}`", level.trim()));
+    };
+    Ok(Some(Rule {
+        id: id.to_owned(),
+        level,
+        source: source.trim().to_owned(),
+        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+        line,
+    }))
+}
+
+fn parse_example(
+    info: &str,
+    line: usize,
+    body: &[(usize, &str)],
+) -> Result<Example, Vec<SpecError>> {
+    let fail = |message: String| Err(vec![SpecError { line, message }]);
+    let words: Vec<&str> = info.split_whitespace().collect();
+    let (id, level, kind) = match words.as_slice() {
+        ["example", id, level] => (*id, *level, Kind::Server),
+        ["example", id, level, "client"] => (*id, *level, Kind::Client),
+        _ => return fail(format!("example header `{info}`: expected `example ID LEVEL [client]`")),
+    };
+    let Some(level) = Level::parse(level) else {
+        return fail(format!("example {id}: level must be MUST or SHOULD, found `{level}`"));
+    };
+    let rule = match id.rsplit_once('.') {
+        Some((rule, n))
+            if is_rule_id(rule) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            rule
+        }
+        _ => return fail(format!("example ID `{id}`: expected RULE-ID.NUMBER, e.g. AUTH-1.1")),
+    };
+    let mut errors = Vec::new();
+    let mut steps = Vec::new();
+    for &(n, src) in body {
+        match parse_step(src, kind) {
+            Ok(Some(action)) => steps.push(Step { line: n, source: src.to_owned(), action }),
+            Ok(None) => {}
+            Err(message) => {
+                errors.push(SpecError { line: n, message: format!("example {id}: {message}") })
+            }
+        }
+    }
+    check_variables(id, &steps, &mut errors);
+    if errors.is_empty() {
+        let checks = steps.iter().any(|s| {
+            matches!(s.action, Action::Expect { .. } | Action::Print { .. } | Action::Prompt { .. })
+        });
+        if !checks {
+            errors.push(SpecError {
+                line,
+                message: format!("example {id} checks nothing (no `<`, `U<` or `U?` line)"),
+            });
+        }
+        if kind == Kind::Client
+            && !steps
+                .iter()
+                .any(|s| matches!(s.action, Action::Type { .. } | Action::Prompt { .. }))
+        {
+            errors.push(SpecError {
+                line,
+                message: format!("client example {id} never involves the client"),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Example { id: id.to_owned(), rule: rule.to_owned(), level, kind, steps, line })
+}
+
+/// Parses one line of an example; `Ok(None)` for comments and blank lines.
+fn parse_step(src: &str, kind: Kind) -> Result<Option<Action>, String> {
+    if src.trim().is_empty() || src.starts_with('#') {
+        return Ok(None);
+    }
+    let text_after = |rest: &str| -> Result<Text, String> {
+        let text = if rest.is_empty() {
+            ""
+        } else {
+            rest.strip_prefix(' ').ok_or("expected one space after the marker")?
+        };
+        Text::parse(text).map_err(|e| e.to_string())
+    };
+    if let Some(rest) = src.strip_prefix('U') {
+        if kind == Kind::Server {
+            return Err("`U` lines belong in client examples (add `client` to the header)".into());
+        }
+        let mut chars = rest.chars();
+        let marker = chars.next();
+        let text = text_after(chars.as_str())?;
+        return Ok(Some(match marker {
+            Some('>') => Action::Type { text },
+            Some('<') => Action::Print { text },
+            Some('?') => Action::Prompt { text },
+            _ => return Err(format!("unknown step `{src}`")),
+        }));
+    }
+    let Some(rest) = src.strip_prefix('C') else {
+        return Err(format!("unknown step `{src}` (steps start with C1>, C1<, U>, U<, U? or #)"));
+    };
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let conn: u32 = rest[..digits]
+        .parse()
+        .map_err(|_| format!("`{src}`: expected a connection number after `C`"))?;
+    if conn == 0 {
+        return Err("connections are numbered from C1".into());
+    }
+    let rest = &rest[digits..];
+    let json = |s: &str| -> Result<Json, String> {
+        let s = s.strip_prefix(' ').ok_or("expected one space after the marker")?;
+        Json::parse(s).map_err(|e| e.to_string())
+    };
+    let action = if let Some(rest) = rest.strip_prefix('>') {
+        let text = text_after(rest)?;
+        if text.segs.is_empty() {
+            return Err("an empty write".into());
+        }
+        if let Some(name) = text.binds().next() {
+            return Err(format!(
+                "`${{{name}:…}}` binds, but a write cannot bind; use `${{{name}}}`"
+            ));
+        }
+        Action::Send { conn, text }
+    } else if let Some(rest) = rest.strip_prefix("<~") {
+        Action::Expect { conn, expect: Expect::Json { pattern: json(rest)?, unordered: true } }
+    } else if let Some(rest) = rest.strip_prefix("<=") {
+        let text = text_after(rest)?;
+        let meaning = Json::from_exact(&text);
+        Action::Expect { conn, expect: Expect::Exact { text, meaning } }
+    } else if let Some(rest) = rest.strip_prefix("<-") {
+        if !rest.trim().is_empty() {
+            return Err("`<-` takes nothing after it".into());
+        }
+        Action::Expect { conn, expect: Expect::AnyError }
+    } else if let Some(rest) = rest.strip_prefix('<') {
+        Action::Expect { conn, expect: Expect::Json { pattern: json(rest)?, unordered: false } }
+    } else {
+        return Err(format!("unknown step `{src}`"));
+    };
+    Ok(Some(action))
+}
+
+/// Every `${NAME}` must be bound by an earlier line, and each name bound
+/// once.
+fn check_variables(id: &str, steps: &[Step], errors: &mut Vec<SpecError>) {
+    let mut bound: HashMap<String, usize> = HashMap::new();
+    for step in steps {
+        let mut uses: Vec<(String, bool)> = Vec::new();
+        match &step.action {
+            Action::Send { text, .. }
+            | Action::Type { text }
+            | Action::Print { text }
+            | Action::Prompt { text } => {
+                for seg in &text.segs {
+                    match seg {
+                        pattern::Seg::Ref(name) => uses.push((name.clone(), false)),
+                        pattern::Seg::Bind(name, _) => uses.push((name.clone(), true)),
+                        pattern::Seg::Lit(_) => {}
+                    }
+                }
+            }
+            Action::Expect { expect, .. } => match expect {
+                Expect::Json { pattern, .. } => {
+                    pattern.for_each_var(&mut |name, binds| uses.push((name.into(), binds)))
+                }
+                Expect::Exact { text, .. } => {
+                    uses.extend(text.refs().map(|n| (n.to_owned(), false)));
+                    uses.extend(text.binds().map(|n| (n.to_owned(), true)));
+                }
+                Expect::AnyError => {}
+            },
+        }
+        for (name, binds) in uses {
+            if name == "_" {
+                continue;
+            }
+            match (binds, bound.get(&name)) {
+                (true, Some(first)) => errors.push(SpecError {
+                    line: step.line,
+                    message: format!("example {id}: ${{{name}}} is already bound at line {first}"),
+                }),
+                (true, None) => {
+                    bound.insert(name, step.line);
+                }
+                (false, None) => errors.push(SpecError {
+                    line: step.line,
+                    message: format!("example {id}: ${{{name}}} is used before any line binds it"),
+                }),
+                (false, Some(_)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"# Title
+
+**AUTH-1** (MUST; seed §1.d.i) A known username with its password
+opens a session.
+
+```example AUTH-1.1 MUST
+# a comment
+C1> auth messi surabaya \r\n
+C1< {"status": "OK", "tokenid": "${T:uuid}"}
+C2> logout ${T} \r\n
+C2<= {"status": "OK", "messages": "Anda berhasil logout!"}\r\n\r\n
+C2> foo\r\n
+C2<-
+C1> list ${T}\r\n
+C1<~ {"status": "OK", "messages": ["a", "b"]}
+```
+
+````text
+```example AUTH-1.9 MUST
+C1> this is an illustration, not an example
+```
+````
+
+**CLI-1** (SHOULD; original) Prompts.
+
+```example CLI-1.1 SHOULD client
+U? Command :
+U> auth messi surabaya
+U< username messi logged in, token ${T:uuid}\x20
+```
+
+- **Not a rule.** Prose.
+"#;
+
+    #[test]
+    fn parses_rules_and_examples() {
+        let spec = parse(DOC).unwrap();
+        assert_eq!(spec.rules.len(), 2);
+        assert_eq!(spec.rules[0].id, "AUTH-1");
+        assert_eq!(spec.rules[0].level, Level::Must);
+        assert_eq!(spec.rules[0].source, "seed §1.d.i");
+        assert_eq!(spec.rules[0].text, "A known username with its password opens a session.");
+        assert_eq!(spec.rules[0].line, 3);
+        assert_eq!(spec.examples.len(), 2, "the example inside a four-backtick fence is not one");
+        let ex = &spec.examples[0];
+        assert_eq!(
+            (ex.id.as_str(), ex.rule.as_str(), ex.level, ex.kind, ex.line),
+            ("AUTH-1.1", "AUTH-1", Level::Must, Kind::Server, 6)
+        );
+        assert_eq!(ex.steps.len(), 8);
+        assert_eq!(ex.connections(), vec![1, 2]);
+        assert_eq!(ex.steps[0].line, 8);
+        assert!(matches!(
+            ex.steps[3].action,
+            Action::Expect { conn: 2, expect: Expect::Exact { meaning: Some(_), .. } }
+        ));
+        assert!(matches!(ex.steps[5].action, Action::Expect { expect: Expect::AnyError, .. }));
+        assert!(matches!(
+            ex.steps[7].action,
+            Action::Expect { expect: Expect::Json { unordered: true, .. }, .. }
+        ));
+        let cli = &spec.examples[1];
+        assert_eq!(cli.kind, Kind::Client);
+        assert!(matches!(cli.steps[0].action, Action::Prompt { .. }));
+        assert!(coverage(&spec).is_empty());
+    }
+
+    fn errors_of(doc: &str) -> Vec<String> {
+        match parse(doc) {
+            Ok(spec) => coverage(&spec).into_iter().map(|e| e.to_string()).collect(),
+            Err(errors) => errors.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn coverage_is_checked_both_ways() {
+        let doc = "**A-1** (MUST; x) Rule.\n\n```example B-1.1 MUST\nC1> x\\r\\n\nC1<-\n```\n";
+        let errors = errors_of(doc);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("rule A-1 has no example"));
+        assert!(errors[1].contains("names no rule"));
+        let doc = "**A-1** (SHOULD; x) Rule.\n\n```example A-1.1 MUST\nC1> x\\r\\n\nC1<-\n```\n";
+        assert!(errors_of(doc)[0].contains("MUST but its rule A-1 is only SHOULD"));
+    }
+
+    #[test]
+    fn malformed_examples_are_reported_with_lines() {
+        let doc = "```example A-1.1 MUST\nC1> auth ${T}\\r\\n\nC1< {\"t\": \"${T:uuid}\"}\nC1< {\"t\": \"${T:uuid}\"}\nU> hi\nX1> what\n```\n\n```example A-1.2 MAY\n```\n\n```example A1 MUST\n```\n```example A-1.3 MUST\nC1> nothing checked\\r\\n\n```\n";
+        let errors = errors_of(doc);
+        let joined = errors.join("\n");
+        assert!(joined.contains("line 2: example A-1.1: ${T} is used before"), "{joined}");
+        assert!(joined.contains("line 4: example A-1.1: ${T} is already bound"), "{joined}");
+        assert!(
+            joined.contains("line 5: example A-1.1: `U` lines belong in client examples"),
+            "{joined}"
+        );
+        assert!(joined.contains("line 6: example A-1.1: unknown step"), "{joined}");
+        assert!(joined.contains("line 9: example A-1.2: level must be MUST or SHOULD"), "{joined}");
+        assert!(joined.contains("line 12: example ID `A1`"), "{joined}");
+        assert!(joined.contains("line 14: example A-1.3 checks nothing"), "{joined}");
+    }
+
+    #[test]
+    fn duplicates_and_bad_rule_headers() {
+        let doc = "**A-1** (MUST; x) One.\n\n**A-1** (MUST; x) Again.\n\n**A-2** MUST: no parenthesis.\n\n**A-3** (MAY; x) Hmm.\n";
+        let errors = errors_of(doc);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("line 3: rule A-1 already defined at line 1"));
+        assert!(errors[1].contains("line 5: rule A-2: expected ` (LEVEL; source)`"));
+        assert!(errors[2].contains("line 7: rule A-3: level must be MUST or SHOULD"));
+    }
+
+    #[test]
+    fn the_shipped_spec_parses() {
+        let spec = parse(PROTOCOL_MD).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(spec.examples.len() >= 40);
+        assert!(coverage(&spec).is_empty(), "{:?}", coverage(&spec));
+    }
+}
