@@ -9,6 +9,10 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::protocol::frame::DEFAULT_MAX_LINE;
+use crate::protocol::limits::{
+    Limits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_SESSIONS_PER_USER,
+};
 use crate::protocol::users::UserDirectory;
 use crate::server;
 use crate::shared::SharedChat;
@@ -67,6 +71,35 @@ struct ServerArgs {
     /// A longer line gets the error `--Request Terlalu Panjang` and is skipped.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE, value_name = "BYTES")]
     max_line: usize,
+    /// The most messages that may wait for one recipient. A `send` beyond
+    /// it gets the error `Inbox Penuh` and stores nothing.
+    #[arg(long, default_value_t = DEFAULT_MAX_PENDING, value_name = "MESSAGES")]
+    max_pending: usize,
+    /// The most bytes of message text that may wait for one recipient. A
+    /// `send` beyond it gets the error `Inbox Penuh` and stores nothing.
+    #[arg(long, default_value_t = DEFAULT_MAX_PENDING_BYTES, value_name = "BYTES")]
+    max_pending_bytes: usize,
+    /// The most connections open at once. One more gets the error
+    /// `Server Penuh` and is closed.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
+    /// The most live sessions per user. One more `auth` gets the error
+    /// `Sesi Terlalu Banyak`.
+    #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS_PER_USER, value_name = "N")]
+    max_sessions_per_user: usize,
+    /// Close a connection that sends nothing for SECS while it owes no
+    /// reply, or does not take a reply it is owed for SECS. Off by default.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    idle_timeout: Option<std::time::Duration>,
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(format!("{text} is not a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -129,7 +162,14 @@ fn run_server(args: ServerArgs) -> ExitCode {
         }
         println!("progjar-chat server listening on {bound}");
         let _ = std::io::stdout().flush();
-        let state = Arc::new(SharedChat::new(users));
+        let limits = Limits {
+            max_pending: args.max_pending,
+            max_pending_bytes: args.max_pending_bytes,
+            max_connections: args.max_connections,
+            max_sessions_per_user: args.max_sessions_per_user,
+            idle_timeout: args.idle_timeout,
+        };
+        let state = Arc::new(SharedChat::with_limits(users, limits));
         let config = server::Config { max_line: args.max_line };
         server::run(listener, state, config, shutdown).await;
         ExitCode::SUCCESS

@@ -3,20 +3,34 @@
 //! [`run`] takes a bound listener and a shutdown future from the caller, so
 //! tests bind `127.0.0.1:0` and stop the server when they like, while the
 //! command line passes Ctrl-C / SIGTERM. On shutdown the server stops
-//! accepting, lets every connection answer the requests it has already
-//! read, and returns once all connections are closed.
+//! accepting, lets every connection answer what reaches it until it has
+//! been quiet for a moment (at most a couple of seconds; see
+//! [`crate::protocol::limits`]), and returns once all connections are
+//! closed.
+//!
+//! The connection limits are applied here: over `max_connections`, a new
+//! connection gets one `Server Penuh` reply and is closed; with an idle
+//! timeout, a connection that neither sends nor takes bytes for that long
+//! is closed.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::protocol::connection::Connection;
 use crate::protocol::frame::DEFAULT_MAX_LINE;
+use crate::protocol::limits::{ConnectionCount, SHUTDOWN_GRACE, SHUTDOWN_QUIET};
 use crate::protocol::reply::{ErrorReply, Reply};
 use crate::protocol::token::RandomTokens;
 use crate::shared::SharedChat;
@@ -35,7 +49,19 @@ impl Default for Config {
 }
 
 /// How much one read takes from a socket.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A connection's reply buffer is given back after a write once it has
+/// grown past this (after a large `inbox`, say), instead of being kept.
+const KEEP_OUTPUT: usize = 64 * 1024;
+
+thread_local! {
+    /// The one read buffer of each worker thread. A connection reads into it
+    /// and handles what it read within the same poll, so no connection owns
+    /// a read buffer: only an incomplete request is copied (into its
+    /// [`Connection`]), and an idle connection holds no buffer at all.
+    static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
 /// Serves `listener` until `shutdown` completes, then drains and returns.
 pub async fn run(
@@ -48,16 +74,22 @@ pub async fn run(
     // Every connection task holds a clone of `alive`; when all are dropped,
     // `all_closed` yields `None` and the drain is over.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
+    let open = Arc::new(ConnectionCount::default());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(slot) = open.try_open(state.limits()) else {
+                        refuse(stream, peer);
+                        continue;
+                    };
                     let state = Arc::clone(&state);
                     let stop = stop_rx.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
                         serve(stream, peer, &state, config, stop).await;
+                        drop(slot);
                         drop(alive);
                     });
                 }
@@ -86,31 +118,159 @@ async fn serve(
     debug!(%peer, "connection opened");
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(config.max_line);
-    let mut input = vec![0u8; READ_CHUNK];
     let mut output = Vec::new();
+    // One shutdown future for the life of the connection (registered with
+    // the channel once, not once per request), and a second receiver to
+    // check for shutdown between requests without awaiting (and to notice
+    // it while a write waits for a client that does not read).
+    let mut probe = stop.clone();
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    let idle = state.limits().idle_timeout;
+    // Set once the server is stopping: until when this connection may go on.
+    let mut stopping: Option<Instant> = None;
     let reason = loop {
-        let n = tokio::select! {
-            read = stream.read(&mut input) => match read {
+        match stopping {
+            None if probe.has_changed().unwrap_or(true) => {
+                stopping = Some(Instant::now() + SHUTDOWN_GRACE);
+            }
+            Some(end) if Instant::now() >= end => break "server shutting down",
+            _ => {}
+        }
+        let read = std::future::poll_fn(|cx| {
+            poll_read_shared(&mut stream, cx, |data| {
+                // The requests of one read share one acquisition of the
+                // lock, released (with the batch) before the write.
+                let mut batch = state.batch();
+                conn.handle_bytes(data, |request| match request {
+                    Ok(line) => {
+                        let handled = batch.handle_line(line, &mut RandomTokens, &mut output);
+                        debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
+                    }
+                    Err(error) => {
+                        Reply::Error(ErrorReply::LineTooLong).encode(&mut output);
+                        debug!(%peer, %error, "request");
+                    }
+                });
+            })
+        });
+        tokio::select! {
+            // The socket first: the shutdown future is only polled (which
+            // takes a lock) when there is nothing to read.
+            biased;
+            read = read => match read {
                 Ok(0) => break "closed by peer",
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(_) => break "read error",
             },
-            _ = stop.changed() => break "server shutting down",
-        };
-        conn.handle_bytes(&input[..n], |request| match request {
-            Ok(line) => {
-                let handled = state.handle_line(line, &mut RandomTokens, &mut output);
-                debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
+            // Stopping: keep answering what arrives until the connection
+            // is quiet (requests may have reached the socket but not yet
+            // been read), within the grace period.
+            _ = &mut stopped, if stopping.is_none() => {
+                stopping = Some(Instant::now() + SHUTDOWN_GRACE);
+                continue;
             }
-            Err(error) => {
-                Reply::Error(ErrorReply::LineTooLong).encode(&mut output);
-                debug!(%peer, %error, "request");
+            () = timer(read_wait(stopping, idle)) => {
+                break if stopping.is_some() { "server shutting down" } else { "idle timeout" };
             }
-        });
-        if stream.write_all(&output).await.is_err() {
-            break "write error";
+        }
+        if output.is_empty() {
+            continue;
+        }
+        if let Err(reason) =
+            write_bounded(&mut stream, &output, &mut probe, &mut stopping, idle).await
+        {
+            break reason;
         }
         output.clear();
+        if output.capacity() > KEEP_OUTPUT {
+            output = Vec::new();
+        }
     };
     debug!(%peer, reason, "connection closed");
+}
+
+/// Over the connection limit: the one `Server Penuh` reply, written if the
+/// socket takes it at once (a new socket does), and the connection closed
+/// without reading from it.
+fn refuse(stream: TcpStream, peer: SocketAddr) {
+    debug!(%peer, "connection refused: too many connections");
+    if let Ok(stream) = stream.into_std() {
+        use std::io::Write;
+        let _ = (&stream).write(&Reply::Error(ErrorReply::ServerFull).to_bytes());
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// How long a connection may wait for request bytes: while stopping, until
+/// it has been quiet for [`SHUTDOWN_QUIET`] (or the grace period ends);
+/// otherwise the idle timeout, if any.
+fn read_wait(stopping: Option<Instant>, idle: Option<Duration>) -> Option<Duration> {
+    match stopping {
+        Some(end) => Some(SHUTDOWN_QUIET.min(end.saturating_duration_since(Instant::now()))),
+        None => idle,
+    }
+}
+
+/// Completes after `wait`, or never.
+async fn timer(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes `output` whole, unless its client stops taking it: with an idle
+/// timeout, when a write makes no progress for that long; once the server
+/// is stopping (noticed here too, through `probe`), at the end of the grace
+/// period. `Err` is why the connection ends.
+async fn write_bounded(
+    stream: &mut TcpStream,
+    mut output: &[u8],
+    probe: &mut watch::Receiver<()>,
+    stopping: &mut Option<Instant>,
+    idle: Option<Duration>,
+) -> Result<(), &'static str> {
+    while !output.is_empty() {
+        let wait = match *stopping {
+            Some(end) => Some(end.saturating_duration_since(Instant::now())),
+            None => idle,
+        };
+        tokio::select! {
+            // The write first: the other branches are only polled (which
+            // registers a waiter) when the socket does not take the bytes.
+            biased;
+            written = stream.write(output) => match written {
+                Ok(0) | Err(_) => return Err("write error"),
+                Ok(n) => output = &output[n..],
+            },
+            _ = probe.changed(), if stopping.is_none() => {
+                *stopping = Some(Instant::now() + SHUTDOWN_GRACE);
+            }
+            () = timer(wait) => {
+                return Err(if stopping.is_some() { "server shutting down" } else { "idle timeout" });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads once from `stream` into this thread's [`READ_BUFFER`] and, if
+/// bytes came, hands them to `handle` before returning: the buffer is never
+/// held across an `.await`. `Ok(0)` is the end of the stream.
+fn poll_read_shared(
+    stream: &mut TcpStream,
+    cx: &mut Context<'_>,
+    handle: impl FnOnce(&[u8]),
+) -> Poll<io::Result<usize>> {
+    READ_BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        let mut read = ReadBuf::new(&mut buffer[..]);
+        ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+        let data = read.filled();
+        if !data.is_empty() {
+            handle(data);
+        }
+        Poll::Ready(Ok(data.len()))
+    })
 }

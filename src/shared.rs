@@ -2,21 +2,32 @@
 //!
 //! A std `Mutex` (not tokio's) guards the [`Chat`]: each critical section is
 //! a short in-memory update that never awaits, which is exactly the case in
-//! which tokio's documentation recommends the blocking mutex. Replies are
-//! encoded after the lock is released.
+//! which tokio's documentation recommends the blocking mutex.
+//!
+//! A server handles the requests of one read as a [`Batch`]: the lock is
+//! taken once for all of them instead of once per request, which matters
+//! when a client pipelines (16 requests per read means 16 times fewer
+//! acquisitions, and far fewer collisions between worker threads). Each
+//! request is still one atomic step, in order. Small replies are encoded
+//! under the lock; before a large `inbox` or `list` reply is encoded, and
+//! before an `auth` password is checked (argon2 takes milliseconds), the
+//! lock is released.
 
 use crate::protocol::chat::{login_error_reply, request_error_reply, Chat};
+use crate::protocol::limits::Limits;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::{parse_request_bytes, Request};
 use crate::protocol::token::TokenSource;
 use crate::protocol::users::UserDirectory;
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Mutex, MutexGuard};
 
 /// A [`Chat`] that many connections can use at once.
 #[derive(Debug)]
 pub struct SharedChat {
     /// Fixed for the life of the server, so read without the lock.
     users: std::sync::Arc<UserDirectory>,
+    /// Fixed too; the connection limits are the server's to apply.
+    limits: Limits,
     chat: Mutex<Chat>,
 }
 
@@ -31,31 +42,90 @@ pub struct Handled {
 impl SharedChat {
     /// A fresh server state for these users.
     pub fn new(users: UserDirectory) -> Self {
+        Self::with_limits(users, Limits::default())
+    }
+
+    /// A fresh server state for these users, under these limits.
+    pub fn with_limits(users: UserDirectory, limits: Limits) -> Self {
         let users = std::sync::Arc::new(users);
-        Self { chat: Mutex::new(Chat::new(std::sync::Arc::clone(&users))), users }
+        let chat = Chat::with_limits(std::sync::Arc::clone(&users), limits);
+        Self { chat: Mutex::new(chat), users, limits }
+    }
+
+    /// The limits this state was made with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Handles one request line and appends the reply's bytes to `out`.
-    pub fn handle_line(&self, line: &[u8], tokens: &mut impl TokenSource, out: &mut Vec<u8>) -> Handled {
-        let (command, reply) = match parse_request_bytes(line) {
-            // The password is checked before the lock is taken: with a
-            // hashed password the check takes milliseconds.
-            Ok(Request::Auth { username, password }) => {
-                let reply = match self.users.check_login(username, password) {
-                    Ok(user) => lock(&self.chat).open_session(user, tokens),
-                    Err(error) => Reply::Error(login_error_reply(error)),
-                };
-                ("auth", reply)
-            }
-            Ok(request) => (request.command(), lock(&self.chat).handle(request, tokens)),
-            Err(error) => ("-", Reply::Error(request_error_reply(error))),
-        };
-        reply.encode(out);
-        Handled { command, outcome: reply.outcome() }
+    pub fn handle_line(
+        &self,
+        line: &[u8],
+        tokens: &mut impl TokenSource,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        self.batch().handle_line(line, tokens, out)
+    }
+
+    /// Starts a batch: requests handled through it share one acquisition of
+    /// the lock, which is released when the batch is dropped.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch { shared: self, guard: None }
     }
 
     /// Runs `f` on the state under the lock (for tests and statistics).
     pub fn with<R>(&self, f: impl FnOnce(&mut Chat) -> R) -> R {
         f(&mut lock(&self.chat))
+    }
+}
+
+/// Requests handled one after another under one acquisition of the lock
+/// (see the module documentation). Drop it to release the lock.
+pub struct Batch<'a> {
+    shared: &'a SharedChat,
+    guard: Option<MutexGuard<'a, Chat>>,
+}
+
+/// Replies with more parts than this are encoded outside the lock.
+const ENCODE_UNDER_LOCK: usize = 16;
+
+impl Batch<'_> {
+    /// Handles one request line and appends the reply's bytes to `out`,
+    /// exactly as [`SharedChat::handle_line`] does.
+    pub fn handle_line(
+        &mut self,
+        line: &[u8],
+        tokens: &mut impl TokenSource,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let (command, reply) = match parse_request_bytes(line) {
+            // The password is checked without the lock: with a hashed
+            // password the check takes milliseconds.
+            Ok(Request::Auth { username, password }) => {
+                self.guard = None;
+                let reply = match self.shared.users.check_login(username, password) {
+                    Ok(user) => self.chat().open_session(user, tokens),
+                    Err(error) => Reply::Error(login_error_reply(error)),
+                };
+                ("auth", reply)
+            }
+            Ok(request) => (request.command(), self.chat().handle(request, tokens)),
+            Err(error) => ("-", Reply::Error(request_error_reply(error))),
+        };
+        let large = match &reply {
+            Reply::Inbox(inbox) => inbox.mail.len() > ENCODE_UNDER_LOCK,
+            Reply::List(online) => online.online.len() > ENCODE_UNDER_LOCK,
+            _ => false,
+        };
+        if large {
+            self.guard = None;
+        }
+        reply.encode(out);
+        Handled { command, outcome: reply.outcome() }
+    }
+
+    /// The state, locked (once per batch, or again after a release).
+    fn chat(&mut self) -> &mut Chat {
+        self.guard.get_or_insert_with(|| lock(&self.shared.chat))
     }
 }

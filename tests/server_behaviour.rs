@@ -540,17 +540,18 @@ fn sigterm_right_after_the_listening_line_exits_0() {
 /// shutdown really race; repeated to make the race show. A request either
 /// gets its reply or (never) is lost: the connection must not just close.
 ///
-/// KNOWN BUG (src/server.rs `serve`): on shutdown the read loop breaks as
-/// soon as `stop.changed()` wins the `select!`, without reading bytes that
-/// have already arrived on the socket; those requests are dropped and the
-/// close sends a RST. Un-ignore once fixed.
+/// On shutdown each connection keeps answering what arrives until it has
+/// been quiet for a moment (src/server.rs `serve`). Breaking out of the read
+/// loop as soon as the stop signal won lost about one request in nine here,
+/// so 50 rounds catch that with near certainty; each round waits out the
+/// quiet period.
 #[test]
-#[ignore = "known bug: requests that arrived but were not yet read are dropped on shutdown (src/server.rs serve)"]
 fn shutdown_answers_requests_that_arrived_before_it() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut lost = 0;
-    for _ in 0..200 {
+    let rounds = 50;
+    for _ in 0..rounds {
         runtime.block_on(async {
             use tokio::io::AsyncReadExt;
             let mut server = support::InProcessServer::start().await;
@@ -567,7 +568,7 @@ fn shutdown_answers_requests_that_arrived_before_it() {
             server.stop().await;
         });
     }
-    assert_eq!(lost, 0, "{lost} of 200 requests sent just before shutdown got no reply");
+    assert_eq!(lost, 0, "{lost} of {rounds} requests sent just before shutdown got no reply");
 }
 
 // ------------------------------------------------------------------ logging

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::limits::Limits;
 use super::reply::{ErrorReply, Inbox, Online, Pending, Reply};
 use super::request::{parse_request_bytes, Request, RequestError};
 use super::token::TokenSource;
@@ -19,12 +20,15 @@ use super::users::{LoginError, UserDirectory, UserId};
 #[derive(Debug)]
 pub struct Chat {
     users: Arc<UserDirectory>,
-    sessions: HashMap<String, Session>,
+    sessions: HashMap<String, Session, BuildTokenHasher>,
     /// Per user, the opening numbers of their live sessions.
     live: Vec<BTreeSet<u64>>,
     /// Per recipient, pending messages oldest first.
     mailboxes: Vec<Vec<Pending>>,
+    /// Per recipient, the bytes of text pending.
+    pending_bytes: Vec<usize>,
     sessions_opened: u64,
+    limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,16 +38,56 @@ struct Session {
     opened: u64,
 }
 
+/// Hashes the tokens of the sessions map, eight bytes at a step.
+///
+/// Tokens are drawn at random by the server and never chosen by a client
+/// (a client can only look a token up, not place one), so the map needs no
+/// keyed, flood-resistant hash such as the default SipHash; this one costs
+/// a fraction of it on a 36-byte token, and every request but `auth` pays it.
+#[derive(Debug, Default, Clone, Copy)]
+struct TokenHasher(u64);
+
+type BuildTokenHasher = std::hash::BuildHasherDefault<TokenHasher>;
+
+impl std::hash::Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut mix = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            mix(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        }
+        let rest = words.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        mix(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves its best bits at the top; the table indexes
+        // by the low ones.
+        self.0.rotate_left(26)
+    }
+}
+
 impl Chat {
     /// A server's state at start: no sessions, no mail.
     pub fn new(users: Arc<UserDirectory>) -> Self {
+        Self::with_limits(users, Limits::default())
+    }
+
+    /// A server's state at start, under these limits (the mailbox and
+    /// session limits apply here; see [`super::limits`]).
+    pub fn with_limits(users: Arc<UserDirectory>, limits: Limits) -> Self {
         let n = users.len();
         Self {
             users,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             live: vec![BTreeSet::new(); n],
             mailboxes: vec![Vec::new(); n],
+            pending_bytes: vec![0; n],
             sessions_opened: 0,
+            limits,
         }
     }
 
@@ -62,7 +106,8 @@ impl Chat {
 
     /// Handles one request. Checks run in the original's order: missing
     /// fields (already ruled out by parsing), then the token, then the
-    /// recipient.
+    /// recipient; then the limits (room in the recipient's mailbox, the
+    /// user's number of sessions).
     pub fn handle(&mut self, request: Request<'_>, tokens: &mut impl TokenSource) -> Reply {
         match request {
             Request::Auth { username, password } => self.auth(username, password, tokens),
@@ -74,14 +119,23 @@ impl Chat {
                 let Some(to) = self.users.find(to) else {
                     return Reply::Error(ErrorReply::RecipientNotFound);
                 };
-                self.mailboxes[to.0 as usize].push(Pending { from, text: text.into() });
+                let to = to.0 as usize;
+                let (waiting, bytes) = (self.mailboxes[to].len(), self.pending_bytes[to]);
+                if !self.limits.mailbox_has_room(waiting, bytes, text.len()) {
+                    return Reply::Error(ErrorReply::MailboxFull);
+                }
+                self.pending_bytes[to] = bytes + text.len();
+                self.mailboxes[to].push(Pending { from, text: text.into() });
                 Reply::MessageSent
             }
             Request::Inbox { token } => match self.session_user(token) {
                 Some(user) => Reply::Inbox(Inbox {
                     users: Arc::clone(&self.users),
                     recipient: user,
-                    mail: std::mem::take(&mut self.mailboxes[user.0 as usize]),
+                    mail: {
+                        self.pending_bytes[user.0 as usize] = 0;
+                        std::mem::take(&mut self.mailboxes[user.0 as usize])
+                    },
                 }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
@@ -113,6 +167,9 @@ impl Chat {
     /// [`UserDirectory::check_login`]: a server checks before it takes the
     /// lock, since an argon2 check takes milliseconds.
     pub fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
+        if !self.limits.may_open_session(self.live[user.0 as usize].len()) {
+            return Reply::Error(ErrorReply::TooManySessions);
+        }
         let mut token = tokens.new_token();
         while self.sessions.contains_key(&token) {
             token = tokens.new_token();
@@ -193,7 +250,9 @@ mod tests {
 
         fn login(&mut self, user: &str) -> String {
             let reply = self.ask(&format!("auth {user} surabaya \r\n"));
-            reply[30..66].to_string()
+            let prefix = "{\"status\": \"OK\", \"tokenid\": \"";
+            let token = reply.strip_prefix(prefix).and_then(|rest| rest.get(..36));
+            token.unwrap_or_else(|| panic!("not a login reply: {reply}")).to_string()
         }
     }
 
@@ -235,7 +294,9 @@ mod tests {
         let h_at = reply.find("\"henderson\"").unwrap();
         let m_at = reply.find("\"messi\"").unwrap();
         assert!(h_at < m_at, "{reply}");
-        assert!(reply.find(" a\"").unwrap() < reply.find(" c\"").unwrap());
+        let a_at = reply.find("\" a\\r\\n\"").unwrap();
+        let c_at = reply.find("\" c\\r\\n\"").unwrap();
+        assert!(a_at < c_at, "{reply}");
     }
 
     #[test]
@@ -271,7 +332,10 @@ mod tests {
     #[test]
     fn a_prefix_of_a_token_is_not_the_token() {
         let mut h = Harness::new();
-        let messi = h.login("messi");
+        // The tenth sequential token ends in a letter, so its upper case differs.
+        let messi = (0..10).map(|_| h.login("messi")).last().unwrap();
+        assert!(messi.ends_with('a'), "{messi}");
+        assert!(h.ask(&format!("inbox {messi}\r\n")).contains("\"OK\""));
         assert!(h.ask(&format!("inbox {}\r\n", &messi[..35])).contains("Informasi tidak ditemukan"));
         assert!(h.ask(&format!("inbox {}\r\n", messi.to_uppercase())).contains("Informasi tidak ditemukan"));
     }

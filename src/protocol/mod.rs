@@ -13,6 +13,7 @@
 //! | [`token`] | where session tokens come from |
 //! | [`chat`] | the state (sessions, pending mail) and `handle`, request → reply |
 //! | [`reply`] | the reply values and their exact bytes |
+//! | [`limits`] | the server's limits: their defaults and checks |
 //! | [`connection`] | one connection's byte stream → replies, in order |
 //! | [`json`] | a JSON encoder byte-identical to Python's `json.dumps` |
 //! | [`pyrepr`] | Python's `repr(bytes)`, for the client's trace lines |
@@ -22,6 +23,7 @@ pub mod chat;
 pub mod connection;
 pub mod frame;
 pub mod json;
+pub mod limits;
 pub mod pyrepr;
 pub mod pystr;
 pub mod reply;

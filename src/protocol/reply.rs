@@ -74,6 +74,14 @@ pub enum ErrorReply {
     NotUtf8,
     /// The request line is longer than the server accepts (our choice).
     LineTooLong,
+    /// The recipient's mailbox is at the server's limit (our choice; see
+    /// [`super::limits`]).
+    MailboxFull,
+    /// The user holds as many sessions as the server allows (our choice).
+    TooManySessions,
+    /// The server has as many connections as it allows; sent once to a new
+    /// connection, which is then closed (our choice).
+    ServerFull,
 }
 
 impl ErrorReply {
@@ -88,6 +96,9 @@ impl ErrorReply {
             ErrorReply::UnknownCommand => "**Protocol Tidak Benar",
             ErrorReply::NotUtf8 => "--Request Bukan UTF-8",
             ErrorReply::LineTooLong => "--Request Terlalu Panjang",
+            ErrorReply::MailboxFull => "Inbox Penuh",
+            ErrorReply::TooManySessions => "Sesi Terlalu Banyak",
+            ErrorReply::ServerFull => "Server Penuh",
         }
     }
 }
@@ -128,8 +139,18 @@ impl Reply {
                     if i > 0 {
                         out.extend_from_slice(b", ");
                     }
+                    // The string `username - name`, encoded without first
+                    // being built: JSON escapes character by character, so
+                    // the encoding of a concatenation is the concatenation
+                    // of the encodings. Drop the quote that would close the
+                    // username and the one that would open the name.
                     let user = online.users.get(id);
-                    write_str(out, &format!("{} - {}", user.username, user.name));
+                    write_str(out, &user.username);
+                    out.pop();
+                    out.extend_from_slice(b" - ");
+                    let name_at = out.len();
+                    write_str(out, &user.name);
+                    out.remove(name_at);
                 }
                 out.extend_from_slice(b"]}");
             }
@@ -159,10 +180,119 @@ impl Inbox {
     /// Writes `{"sender": [{"msg_from": …, "msg_to": …, "msg": …}, …], …}`:
     /// senders in the order of their oldest pending message, each sender's
     /// messages in send order.
+    ///
+    /// Linear in the number of messages, and lean, since an inbox can hold
+    /// millions: with one sender (the common case) the messages are written
+    /// straight from the mailbox with no allocation but the output's; with
+    /// several, they are put in sender order by a counting sort (a rank and
+    /// an index per message). The part of a message that depends only on its sender
+    /// (`{"msg_from": …, "msg_to": …, "msg": `) is encoded once per sender
+    /// and copied, and the output is reserved up front.
     fn encode(&self, out: &mut Vec<u8>) {
+        let Some(first) = self.mail.first() else {
+            out.extend_from_slice(b"{}");
+            return;
+        };
+        let mut text_bytes = 0;
+        let mut one_sender = true;
+        for pending in &self.mail {
+            one_sender &= pending.from == first.from;
+            text_bytes += pending.text.len();
+        }
+        out.push(b'{');
+        if one_sender {
+            self.write_group(out, first.from, self.mail.len(), text_bytes, self.mail.iter());
+            out.push(b'}');
+            return;
+        }
+
+        // Senders in order of first appearance; per sender, how many
+        // messages and how many bytes of text.
+        let mut senders: Vec<UserId> = Vec::new();
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut rank_of: HashMap<UserId, usize> = HashMap::new();
+        // Ranks fit in u32: there are fewer senders than `UserId`s.
+        let mut ranks: Vec<u32> = Vec::with_capacity(self.mail.len());
+        for pending in &self.mail {
+            let rank = *rank_of.entry(pending.from).or_insert_with(|| {
+                senders.push(pending.from);
+                groups.push((0, 0));
+                senders.len() - 1
+            });
+            groups[rank].0 += 1;
+            groups[rank].1 += pending.text.len();
+            ranks.push(rank as u32);
+        }
+        // The messages' indices, grouped by sender, each group in order.
+        let mut next: Vec<usize> = Vec::with_capacity(groups.len());
+        let mut at = 0;
+        for &(count, _) in &groups {
+            next.push(at);
+            at += count;
+        }
+        let starts = next.clone();
+        let mut order = vec![0; self.mail.len()];
+        for (i, &rank) in ranks.iter().enumerate() {
+            let rank = rank as usize;
+            order[next[rank]] = i;
+            next[rank] += 1;
+        }
+        drop(ranks);
+        for (rank, &sender) in senders.iter().enumerate() {
+            if rank > 0 {
+                out.extend_from_slice(b", ");
+            }
+            let (count, text_bytes) = groups[rank];
+            let group = &order[starts[rank]..starts[rank] + count];
+            let messages = group.iter().map(|&i| &self.mail[i]);
+            self.write_group(out, sender, count, text_bytes, messages);
+        }
+        out.push(b'}');
+    }
+
+    /// Writes one sender's `"username": [{…}, …]`.
+    fn write_group<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        sender: UserId,
+        count: usize,
+        text_bytes: usize,
+        messages: impl Iterator<Item = &'a Pending>,
+    ) {
+        let from = self.users.get(sender);
+        write_str(out, &from.username);
+        out.extend_from_slice(b": [");
+        let head_start = out.len();
+        out.extend_from_slice(b"{\"msg_from\": ");
+        write_str(out, &from.name);
+        out.extend_from_slice(b", \"msg_to\": ");
+        write_str(out, &self.users.get(self.recipient).name);
+        out.extend_from_slice(b", \"msg\": ");
+        let head = head_start..out.len();
+        // At least this much: texts that need escapes only make it longer.
+        out.reserve(count * (head.len() + 5) + text_bytes + 1);
+        for (j, pending) in messages.enumerate() {
+            if j > 0 {
+                out.extend_from_slice(b", ");
+                out.extend_from_within(head.clone());
+            }
+            write_str(out, &pending.text);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The previous encoder (a map from sender to texts), kept as the
+    /// reference the present one must match byte for byte.
+    fn encode_with_map(inbox: &Inbox, out: &mut Vec<u8>) {
         let mut senders: Vec<UserId> = Vec::new();
         let mut by_sender: HashMap<UserId, Vec<&str>> = HashMap::new();
-        for pending in &self.mail {
+        for pending in &inbox.mail {
             by_sender
                 .entry(pending.from)
                 .or_insert_with(|| {
@@ -171,13 +301,13 @@ impl Inbox {
                 })
                 .push(&pending.text);
         }
-        let to_name = &self.users.get(self.recipient).name;
+        let to_name = &inbox.users.get(inbox.recipient).name;
         out.push(b'{');
         for (i, sender) in senders.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b", ");
             }
-            let from = self.users.get(*sender);
+            let from = inbox.users.get(*sender);
             write_str(out, &from.username);
             out.extend_from_slice(b": [");
             for (j, text) in by_sender[sender].iter().enumerate() {
@@ -195,5 +325,53 @@ impl Inbox {
             out.push(b']');
         }
         out.push(b'}');
+    }
+
+    #[test]
+    fn list_entries_are_encoded_as_one_string() {
+        let users = Arc::new(UserDirectory::builtin());
+        let online = Online { users: Arc::clone(&users), online: vec![UserId(1), UserId(0)] };
+        let mut want = b"{\"status\": \"OK\", \"messages\": [".to_vec();
+        for (i, id) in online.online.iter().enumerate() {
+            if i > 0 {
+                want.extend_from_slice(b", ");
+            }
+            let user = users.get(*id);
+            write_str(&mut want, &format!("{} - {}", user.username, user.name));
+        }
+        want.extend_from_slice(b"]}\r\n\r\n");
+        assert_eq!(
+            String::from_utf8(Reply::List(online).to_bytes()).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
+
+    #[test]
+    fn inbox_encoding_matches_the_map_based_encoder() {
+        let users = Arc::new(UserDirectory::builtin());
+        let texts = ["  hallo \r\n", "", " \"kutip\" \\ é ☕ 😀\r\n", " x"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..500 {
+            let len = if round == 0 { 0 } else { next(40) as usize };
+            // Some rounds have a single sender, the fast path.
+            let senders = 1 + next(3) as u32;
+            let mail = (0..len)
+                .map(|_| Pending {
+                    from: UserId(next(u64::from(senders)) as u32),
+                    text: texts[next(texts.len() as u64) as usize].into(),
+                })
+                .collect();
+            let inbox = Inbox { users: Arc::clone(&users), recipient: UserId(2), mail };
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            inbox.encode(&mut got);
+            encode_with_map(&inbox, &mut want);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        }
     }
 }

@@ -1,0 +1,243 @@
+//! The reference server's limits: what one client can make it hold.
+//!
+//! Each limit has a default, a `progjar-chat server` flag, and a documented
+//! outcome (spec/PROTOCOL.md §12). The values live in [`Limits`]; the checks
+//! are small pure functions, so the core ([`super::chat`]) and the server
+//! ([`crate::server`]) apply them without a clock or a socket here.
+//!
+//! | limit | flag | default | when it is hit |
+//! |---|---|---|---|
+//! | longest request line | `--max-line` | 1 MiB ([`DEFAULT_MAX_LINE`]) | `--Request Terlalu Panjang`, the line is skipped to its `\r\n` |
+//! | messages waiting per recipient | `--max-pending` | 100,000 | `send` gets `Inbox Penuh`, nothing is stored |
+//! | bytes of text waiting per recipient | `--max-pending-bytes` | 64 MiB | `send` gets `Inbox Penuh`, nothing is stored |
+//! | sessions per user | `--max-sessions-per-user` | 1,000 | `auth` gets `Sesi Terlalu Banyak`, no session opens |
+//! | open connections | `--max-connections` | 10,000 | a new connection gets `Server Penuh` and is closed |
+//! | idle connection | `--idle-timeout SECS` | off | the connection is closed, with no reply |
+//!
+//! These are properties of the reference server, not of the protocol: a
+//! conforming server may choose others.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use super::frame::DEFAULT_MAX_LINE;
+
+/// Messages that may wait for one recipient, by default.
+pub const DEFAULT_MAX_PENDING: usize = 100_000;
+
+/// Bytes of message text that may wait for one recipient, by default.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
+/// Connections a server keeps open at once, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Live sessions one user may hold at once, by default.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
+
+/// On shutdown, a connection keeps being answered until it has been quiet
+/// this long...
+pub const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
+
+/// ...or for at most this long after the server began to stop, whichever
+/// comes first. A reply still being written when this runs out is dropped
+/// with the connection (its client is not reading).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The limits of one server. `Limits::default()` is what
+/// `progjar-chat server` runs with when given no flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages that may wait for one recipient user.
+    pub max_pending: usize,
+    /// Bytes of text (UTF-8, as stored) that may wait for one recipient.
+    pub max_pending_bytes: usize,
+    /// Connections open at once; one more is answered `Server Penuh` and
+    /// closed.
+    pub max_connections: usize,
+    /// Live sessions per user; one more `auth` is answered
+    /// `Sesi Terlalu Banyak`.
+    pub max_sessions_per_user: usize,
+    /// Close a connection when, for this long, no request bytes arrive
+    /// while it owes no reply, or a reply it owes makes no progress (its
+    /// client does not read). `None`: never.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_pending: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            idle_timeout: None,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether a mailbox holding `messages` messages of `bytes` bytes of
+    /// text in all has room for one more of `text` bytes.
+    pub fn mailbox_has_room(&self, messages: usize, bytes: usize, text: usize) -> bool {
+        messages < self.max_pending && bytes.saturating_add(text) <= self.max_pending_bytes
+    }
+
+    /// Whether a user with `live` sessions may open one more.
+    pub fn may_open_session(&self, live: usize) -> bool {
+        live < self.max_sessions_per_user
+    }
+
+    /// Whether a server with `open` connections may take one more.
+    pub fn may_accept(&self, open: usize) -> bool {
+        open < self.max_connections
+    }
+}
+
+/// How many connections a server has open, shared by the accept loop and
+/// the connections themselves.
+#[derive(Debug, Default)]
+pub struct ConnectionCount {
+    open: AtomicUsize,
+}
+
+/// One open connection, counted until it is dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    count: Arc<ConnectionCount>,
+}
+
+impl ConnectionCount {
+    /// Counts one more connection if `limits` allow it, and returns its
+    /// slot; `None` if the server is full.
+    pub fn try_open(self: &Arc<Self>, limits: &Limits) -> Option<ConnectionSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                limits.may_accept(open).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot { count: Arc::clone(self) })
+    }
+
+    /// How many connections are open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.count.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_pending, 100_000);
+        assert_eq!(limits.max_pending_bytes, 64 << 20);
+        assert_eq!(limits.max_connections, 10_000);
+        assert_eq!(limits.max_sessions_per_user, 1_000);
+        assert_eq!(limits.idle_timeout, None);
+        assert_eq!(DEFAULT_MAX_LINE, 1 << 20);
+    }
+
+    #[test]
+    fn a_mailbox_is_full_at_either_limit() {
+        let limits = Limits { max_pending: 3, max_pending_bytes: 10, ..Limits::default() };
+        assert!(limits.mailbox_has_room(0, 0, 10));
+        assert!(!limits.mailbox_has_room(0, 0, 11));
+        assert!(limits.mailbox_has_room(2, 5, 5));
+        assert!(!limits.mailbox_has_room(2, 6, 5));
+        assert!(!limits.mailbox_has_room(3, 0, 0));
+        assert!(!limits.mailbox_has_room(0, usize::MAX, 1));
+    }
+
+    #[test]
+    fn sessions_and_connections_stop_at_their_limit() {
+        let limits = Limits { max_sessions_per_user: 2, max_connections: 1, ..Limits::default() };
+        assert!(limits.may_open_session(1));
+        assert!(!limits.may_open_session(2));
+        assert!(limits.may_accept(0));
+        assert!(!limits.may_accept(1));
+    }
+
+    /// The core applies the mailbox and session limits with the documented
+    /// replies, after the token and recipient checks.
+    #[test]
+    fn the_core_applies_the_mailbox_and_session_limits() {
+        use crate::protocol::chat::Chat;
+        use crate::protocol::token::SequentialTokens;
+        use crate::protocol::users::UserDirectory;
+
+        let limits = Limits {
+            max_pending: 2,
+            max_pending_bytes: 12,
+            max_sessions_per_user: 2,
+            ..Limits::default()
+        };
+        let mut chat = Chat::with_limits(Arc::new(UserDirectory::builtin()), limits);
+        let mut tokens = SequentialTokens::default();
+        let mut ask = |chat: &mut Chat, line: &str| {
+            String::from_utf8(chat.handle_line(line.as_bytes(), &mut tokens).to_bytes()).unwrap()
+        };
+        let error = |message: &str| {
+            format!("{{\"status\": \"ERROR\", \"message\": \"{message}\"}}\r\n\r\n")
+        };
+        let sent = "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n";
+        let t1 = "00000000-0000-4000-8000-000000000001";
+        let t2 = "00000000-0000-4000-8000-000000000002";
+        assert!(ask(&mut chat, "auth messi surabaya\r\n").contains(t1));
+        assert!(ask(&mut chat, "auth messi surabaya\r\n").contains(t2));
+        assert_eq!(ask(&mut chat, "auth messi surabaya\r\n"), error("Sesi Terlalu Banyak"));
+        assert_eq!(ask(&mut chat, "auth messi jakarta\r\n"), error("Password Salah"));
+        assert!(ask(&mut chat, "auth lineker surabaya\r\n").contains("tokenid"));
+        // Two messages; a third is one too many. " ab\r\n" is 5 bytes.
+        assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
+        assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
+        assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), error("Inbox Penuh"));
+        assert_eq!(
+            ask(&mut chat, "send bogus henderson ab\r\n"),
+            error("Informasi tidak ditemukan")
+        );
+        assert_eq!(
+            ask(&mut chat, &format!("send {t1} pogba ab\r\n")),
+            error("User Tidak Ditemukan")
+        );
+        // Bytes: 5 + 5 fit in 12; 5 + 8 do not.
+        assert_eq!(ask(&mut chat, &format!("send {t1} lineker ab\r\n")), sent);
+        assert_eq!(ask(&mut chat, &format!("send {t1} lineker abcde\r\n")), error("Inbox Penuh"));
+        assert_eq!(ask(&mut chat, &format!("send {t1} lineker a\r\n")), sent);
+        assert_eq!(chat.pending_count(), 4);
+        // A logout makes room for another session.
+        assert_eq!(
+            ask(&mut chat, &format!("logout {t2}\r\n")),
+            "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n"
+        );
+        assert!(ask(&mut chat, "auth messi surabaya\r\n").contains("tokenid"));
+        // Reading empties the mailbox, and its byte count with it: 12 bytes
+        // fit again.
+        let lineker = "00000000-0000-4000-8000-000000000003";
+        assert!(ask(&mut chat, &format!("inbox {lineker}\r\n")).contains(" ab\\r\\n"));
+        assert_eq!(ask(&mut chat, &format!("send {t1} lineker abcdefghi\r\n")), sent);
+    }
+
+    #[test]
+    fn connection_slots_count_until_dropped() {
+        let limits = Limits { max_connections: 2, ..Limits::default() };
+        let count = Arc::new(ConnectionCount::default());
+        let a = count.try_open(&limits).expect("first");
+        let b = count.try_open(&limits).expect("second");
+        assert!(count.try_open(&limits).is_none(), "a third is over the limit");
+        assert_eq!(count.open(), 2);
+        drop(a);
+        assert_eq!(count.open(), 1);
+        let _c = count.try_open(&limits).expect("room again");
+        drop(b);
+        assert_eq!(count.open(), 1);
+    }
+}
