@@ -145,7 +145,12 @@ impl Model {
         self.sessions.iter().find(|(t, _)| t == token).map(|&(_, user)| user)
     }
 
-    fn auth(&mut self, username: &str, password: &str, token_name: impl Fn(usize) -> String) -> Value {
+    fn auth(
+        &mut self,
+        username: &str,
+        password: &str,
+        token_name: impl Fn(usize) -> String,
+    ) -> Value {
         let Some(user) = Self::find_user(username) else {
             return error(msg::USER_NOT_FOUND);
         };
@@ -290,7 +295,12 @@ impl ModelServer {
     }
 
     /// The replies to one write on connection `conn`, in order.
-    pub fn write(&mut self, conn: usize, data: &[u8], token_name: impl Fn(usize) -> String) -> Vec<Value> {
+    pub fn write(
+        &mut self,
+        conn: usize,
+        data: &[u8],
+        token_name: impl Fn(usize) -> String,
+    ) -> Vec<Value> {
         let framed = self.conns[conn].feed(data, self.max_line);
         framed
             .into_iter()
@@ -334,7 +344,8 @@ pub fn py_dumps(v: &Value) -> String {
             format!("[{}]", items.join(", "))
         }
         Value::Object(map) => {
-            let items: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_dumps(v))).collect();
+            let items: Vec<String> =
+                map.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_dumps(v))).collect();
             format!("{{{}}}", items.join(", "))
         }
     }
@@ -420,17 +431,36 @@ mod tests {
     #[test]
     fn the_model_follows_the_spec_examples_it_is_built_from() {
         let mut m = Model::new();
-        let t = |line: &str, m: &mut Model| py_dumps(&m.handle_line(line.as_bytes(), sequential_token));
-        assert_eq!(t("auth messi surabaya \r\n", &mut m), r#"{"status": "OK", "tokenid": "00000000-0000-4000-8000-000000000001"}"#);
+        let t =
+            |line: &str, m: &mut Model| py_dumps(&m.handle_line(line.as_bytes(), sequential_token));
+        assert_eq!(
+            t("auth messi surabaya \r\n", &mut m),
+            r#"{"status": "OK", "tokenid": "00000000-0000-4000-8000-000000000001"}"#
+        );
         let tok = sequential_token(0);
-        assert_eq!(t(&format!("send {tok} messi caf\u{e9} \u{1f600} \"q\" \\ / \u{7f}\r\n"), &mut m), r#"{"status": "OK", "message": "Message Sent"}"#);
+        assert_eq!(
+            t(&format!("send {tok} messi caf\u{e9} \u{1f600} \"q\" \\ / \u{7f}\r\n"), &mut m),
+            r#"{"status": "OK", "message": "Message Sent"}"#
+        );
         assert_eq!(
             t(&format!("inbox {tok} \r\n"), &mut m),
             r#"{"status": "OK", "messages": {"messi": [{"msg_from": "Lionel Messi", "msg_to": "Lionel Messi", "msg": " caf\u00e9 \ud83d\ude00 \"q\" \\ / \u007f\r\n"}]}}"#
         );
-        assert_eq!(t("auth  messi surabaya\r\n", &mut m), r#"{"status": "ERROR", "message": "User Tidak Ada"}"#);
-        assert_eq!(t("auth messi \r\n", &mut m), r#"{"status": "ERROR", "message": "Password Salah"}"#);
-        assert_eq!(t("auth\tmessi\tsurabaya\r\n", &mut m), r#"{"status": "ERROR", "message": "**Protocol Tidak Benar"}"#);
-        assert_eq!(t("send x\r\n", &mut m), r#"{"status": "ERROR", "message": "--Protocol Tidak Benar"}"#);
+        assert_eq!(
+            t("auth  messi surabaya\r\n", &mut m),
+            r#"{"status": "ERROR", "message": "User Tidak Ada"}"#
+        );
+        assert_eq!(
+            t("auth messi \r\n", &mut m),
+            r#"{"status": "ERROR", "message": "Password Salah"}"#
+        );
+        assert_eq!(
+            t("auth\tmessi\tsurabaya\r\n", &mut m),
+            r#"{"status": "ERROR", "message": "**Protocol Tidak Benar"}"#
+        );
+        assert_eq!(
+            t("send x\r\n", &mut m),
+            r#"{"status": "ERROR", "message": "--Protocol Tidak Benar"}"#
+        );
     }
 }

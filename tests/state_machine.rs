@@ -1,0 +1,130 @@
+//! proptest state machine, in process: random request sequences from several
+//! clients on several connections, through `Connection` and `SharedChat`
+//! (one batch per write) exactly as the server wires them, compared reply by reply with the
+//! reference model (`tests/model`), with the invariants of
+//! `tests/model/machine.rs` checked after every step.
+//!
+//! `PROGJAR_PROPTEST_CASES` and `PROGJAR_PROPTEST_STEPS` raise the number of
+//! cases (default 256) and steps per case (default 50) for long runs.
+//! Failures are kept in `proptest-regressions/state_machine.txt` and rerun
+//! first.
+
+#[path = "model/machine.rs"]
+mod machine;
+mod model;
+
+use machine::{take_replies, Transport, CONNECTIONS, MAX_LINE};
+use progjar_chat::protocol::connection::Connection;
+use progjar_chat::protocol::reply::{ErrorReply, Reply};
+use progjar_chat::protocol::token::SequentialTokens;
+use progjar_chat::protocol::users::UserDirectory;
+use progjar_chat::shared::SharedChat;
+
+/// The core without sockets: one `Connection` per client connection and
+/// one `SharedChat`, with predictable tokens.
+struct InProcess {
+    chat: SharedChat,
+    conns: Vec<Connection>,
+    tokens: SequentialTokens,
+}
+
+impl Transport for InProcess {
+    fn start() -> Self {
+        Self {
+            chat: SharedChat::new(UserDirectory::builtin()),
+            conns: (0..=CONNECTIONS).map(|_| Connection::new(MAX_LINE)).collect(),
+            tokens: SequentialTokens::default(),
+        }
+    }
+
+    fn exchange(&mut self, conn: usize, writes: &[Vec<u8>], _replies: usize) -> Vec<Vec<u8>> {
+        let Self { chat, conns, tokens } = self;
+        let mut out = Vec::new();
+        for write in writes {
+            // As the server does: the requests of one read form one batch.
+            let mut batch = chat.batch();
+            conns[conn].handle_bytes(write, |request| match request {
+                Ok(line) => {
+                    batch.handle_line(line, tokens, &mut out);
+                }
+                Err(_) => Reply::Error(ErrorReply::LineTooLong).encode(&mut out),
+            });
+        }
+        let replies = take_replies(&mut out);
+        assert!(out.is_empty(), "a reply without its terminator: {out:?}");
+        replies
+    }
+
+    fn counts(&mut self) -> Option<(usize, usize)> {
+        Some(self.chat.with(|chat| (chat.session_count(), chat.pending_count())))
+    }
+
+    fn stop(self) {}
+}
+
+#[test]
+fn core_in_process_agrees_with_the_model() {
+    machine::run::<InProcess>("core in process", "proptest-regressions/state_machine.txt");
+}
+
+// Edges the random steps do not reach. Each of these kills a mutant that
+// survived the rest of the suite (see tests/MUTANTS.md).
+
+/// Spec §12: the reference server accepts request lines of up to 1 MiB,
+/// terminator included, and answers a longer one as too long.
+#[test]
+fn the_default_line_limit_is_one_mebibyte() {
+    use progjar_chat::protocol::frame::{parse_frame, Frame, FrameError, DEFAULT_MAX_LINE};
+    const MIB: usize = 1 << 20;
+    assert_eq!(DEFAULT_MAX_LINE, MIB);
+    let mut line = b"send t messi ".to_vec();
+    line.resize(MIB - 2, b'x');
+    line.extend_from_slice(b"\r\n");
+    assert_eq!(parse_frame(&line), Ok(Frame::Complete { len: MIB }));
+    let mut got = Vec::new();
+    Connection::default().handle_bytes(&line, |r| got.push(r.map(<[u8]>::len)));
+    assert_eq!(got, [Ok(MIB)]);
+
+    line.insert(0, b'x');
+    assert_eq!(parse_frame(&line), Err(FrameError::LineTooLong { limit: MIB }));
+    let mut got = Vec::new();
+    Connection::default().handle_bytes(&line, |r| got.push(r.map(<[u8]>::len)));
+    assert_eq!(got, [Err(FrameError::LineTooLong { limit: MIB })]);
+}
+
+/// The server logs a framing error by its `Display`.
+#[test]
+fn a_frame_error_says_what_went_wrong() {
+    use progjar_chat::protocol::frame::FrameError;
+    assert_eq!(
+        FrameError::LineTooLong { limit: 8 }.to_string(),
+        "request line longer than 8 bytes"
+    );
+}
+
+/// What the server logs of each request: the command (never a field) and
+/// the outcome, as `SharedChat::handle_line` reports them, and the text of a
+/// request error.
+#[test]
+fn each_request_is_logged_by_its_command_and_outcome() {
+    use progjar_chat::protocol::request::RequestError;
+    let chat = SharedChat::new(UserDirectory::builtin());
+    let mut tokens = SequentialTokens::default();
+    let mut out = Vec::new();
+    let token = "00000000-0000-4000-8000-000000000001";
+    let cases = [
+        ("auth messi surabaya\r\n".to_string(), "auth", "OK"),
+        (format!("send {token} lineker hi\r\n"), "send", "OK"),
+        (format!("inbox {token}\r\n"), "inbox", "OK"),
+        ("list bogus\r\n".to_string(), "list", "Informasi tidak ditemukan"),
+        (format!("logout {token}\r\n"), "logout", "OK"),
+        ("foo\r\n".to_string(), "-", "**Protocol Tidak Benar"),
+    ];
+    for (line, command, outcome) in cases {
+        let handled = chat.handle_line(line.as_bytes(), &mut tokens, &mut out);
+        assert_eq!((handled.command, handled.outcome), (command, outcome), "{line:?}");
+    }
+    assert_eq!(RequestError::NotUtf8.to_string(), "request is not valid UTF-8");
+    assert_eq!(RequestError::UnknownCommand.to_string(), "unknown command");
+    assert_eq!(RequestError::MissingFields.to_string(), "missing fields");
+}
