@@ -1,0 +1,116 @@
+//! One client connection of the load generator: write requests, take
+//! replies one at a time.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::wire::{self, find_terminator};
+
+/// The least free space offered to one read.
+const READ_SPACE: usize = 16 * 1024;
+
+/// A buffer kept after a large reply is given back once it is this big.
+const KEEP_AT_MOST: usize = 1024 * 1024;
+
+/// A connection to the server under test.
+#[derive(Debug)]
+pub struct BenchConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Where the next reply starts in `buf`.
+    start: usize,
+    /// How far `buf` has been searched for the next reply's end.
+    searched: usize,
+}
+
+/// Why a request got no reply.
+pub fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")
+}
+
+impl BenchConn {
+    /// Connects (with Nagle's algorithm off, as every request is one write).
+    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, buf: Vec::new(), start: 0, searched: 0 })
+    }
+
+    /// Writes `bytes` (one or more requests).
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Waits for the next whole reply, terminator included.
+    pub async fn reply(&mut self) -> io::Result<&[u8]> {
+        loop {
+            if let Some(end) = find_terminator(&self.buf, self.start, self.searched) {
+                let start = self.start;
+                self.start = end;
+                self.searched = end;
+                return Ok(&self.buf[start..end]);
+            }
+            self.searched = self.buf.len();
+            self.make_room();
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(closed());
+            }
+        }
+    }
+
+    /// [`Self::reply`] with a limit on the wait between two reads.
+    pub async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
+        loop {
+            if let Some(end) = find_terminator(&self.buf, self.start, self.searched) {
+                let start = self.start;
+                self.start = end;
+                self.searched = end;
+                return Ok(&self.buf[start..end]);
+            }
+            self.searched = self.buf.len();
+            self.make_room();
+            match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) => return Err(closed()),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")),
+            }
+        }
+    }
+
+    /// Sends one request and waits (at most `limit` between reads) for its
+    /// reply; an error reply is returned as `Err` with its message.
+    pub async fn request(&mut self, line: &[u8], limit: Duration) -> Result<&[u8], String> {
+        self.send(line).await.map_err(|e| e.to_string())?;
+        let reply = self.reply_within(limit).await.map_err(|e| e.to_string())?;
+        if wire::is_error(reply) {
+            return Err(format!("error reply: {}", wire::error_message(reply)));
+        }
+        Ok(reply)
+    }
+
+    /// Drops the replies already taken and leaves room for one more read.
+    fn make_room(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.searched = 0;
+            if self.buf.capacity() > KEEP_AT_MOST {
+                self.buf = Vec::new();
+            }
+        } else if self.start > 0 && self.buf.capacity() - self.buf.len() < READ_SPACE {
+            self.buf.drain(..self.start);
+            self.searched -= self.start;
+            self.start = 0;
+        }
+        // Grow by doubling, so a huge reply costs a linear number of copies.
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < READ_SPACE {
+            self.buf.reserve(READ_SPACE.max(self.buf.len()));
+        }
+    }
+}
