@@ -147,7 +147,9 @@ fn run_server(args: ServerArgs) -> ExitCode {
     runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,
-            Err(error) => return fail(EXIT_USAGE, format!("cannot listen on {}: {error}", args.listen)),
+            Err(error) => {
+                return fail(EXIT_USAGE, format!("cannot listen on {}: {error}", args.listen))
+            }
         };
         let shutdown = match shutdown_signal() {
             Ok(shutdown) => shutdown,

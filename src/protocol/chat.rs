@@ -140,10 +140,9 @@ impl Chat {
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
             Request::List { token } => match self.session_user(token) {
-                Some(_) => Reply::List(Online {
-                    users: Arc::clone(&self.users),
-                    online: self.online(),
-                }),
+                Some(_) => {
+                    Reply::List(Online { users: Arc::clone(&self.users), online: self.online() })
+                }
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
             Request::Logout { token } => match self.sessions.remove(token) {
@@ -240,7 +239,10 @@ mod tests {
 
     impl Harness {
         fn new() -> Self {
-            Self { chat: Chat::new(Arc::new(UserDirectory::builtin())), tokens: SequentialTokens::default() }
+            Self {
+                chat: Chat::new(Arc::new(UserDirectory::builtin())),
+                tokens: SequentialTokens::default(),
+            }
         }
 
         fn ask(&mut self, line: &str) -> String {
@@ -263,23 +265,41 @@ mod tests {
             h.ask("auth messi surabaya \r\n"),
             "{\"status\": \"OK\", \"tokenid\": \"00000000-0000-4000-8000-000000000001\"}\r\n\r\n"
         );
-        assert_eq!(h.ask("auth pogba surabaya \r\n"), "{\"status\": \"ERROR\", \"message\": \"User Tidak Ada\"}\r\n\r\n");
-        assert_eq!(h.ask("auth messi jakarta \r\n"), "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n");
-        assert_eq!(h.ask("auth messi \r\n"), "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n");
-        assert_eq!(h.ask("auth messi\r\n"), "{\"status\": \"ERROR\", \"message\": \"--Protocol Tidak Benar\"}\r\n\r\n");
+        assert_eq!(
+            h.ask("auth pogba surabaya \r\n"),
+            "{\"status\": \"ERROR\", \"message\": \"User Tidak Ada\"}\r\n\r\n"
+        );
+        assert_eq!(
+            h.ask("auth messi jakarta \r\n"),
+            "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n"
+        );
+        assert_eq!(
+            h.ask("auth messi \r\n"),
+            "{\"status\": \"ERROR\", \"message\": \"Password Salah\"}\r\n\r\n"
+        );
+        assert_eq!(
+            h.ask("auth messi\r\n"),
+            "{\"status\": \"ERROR\", \"message\": \"--Protocol Tidak Benar\"}\r\n\r\n"
+        );
     }
 
     #[test]
     fn mail_waits_and_is_taken_once() {
         let mut h = Harness::new();
         let messi = h.login("messi");
-        assert_eq!(h.ask(&format!("send {messi} lineker  halo \r\n")), "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n");
+        assert_eq!(
+            h.ask(&format!("send {messi} lineker  halo \r\n")),
+            "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n"
+        );
         let lineker = h.login("lineker");
         assert_eq!(
             h.ask(&format!("inbox {lineker} \r\n")),
             "{\"status\": \"OK\", \"messages\": {\"messi\": [{\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \"  halo \\r\\n\"}]}}\r\n\r\n"
         );
-        assert_eq!(h.ask(&format!("inbox {lineker} \r\n")), "{\"status\": \"OK\", \"messages\": {}}\r\n\r\n");
+        assert_eq!(
+            h.ask(&format!("inbox {lineker} \r\n")),
+            "{\"status\": \"OK\", \"messages\": {}}\r\n\r\n"
+        );
     }
 
     #[test]
@@ -302,9 +322,15 @@ mod tests {
     #[test]
     fn send_checks_token_before_recipient() {
         let mut h = Harness::new();
-        assert_eq!(h.ask("send bogus pogba hi\r\n"), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
+        assert_eq!(
+            h.ask("send bogus pogba hi\r\n"),
+            "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n"
+        );
         let messi = h.login("messi");
-        assert_eq!(h.ask(&format!("send {messi} pogba hi\r\n")), "{\"status\": \"ERROR\", \"message\": \"User Tidak Ditemukan\"}\r\n\r\n");
+        assert_eq!(
+            h.ask(&format!("send {messi} pogba hi\r\n")),
+            "{\"status\": \"ERROR\", \"message\": \"User Tidak Ditemukan\"}\r\n\r\n"
+        );
         assert_eq!(h.chat.pending_count(), 0);
     }
 
@@ -319,13 +345,22 @@ mod tests {
             list(&mut h, &messi),
             "{\"status\": \"OK\", \"messages\": [\"henderson - Jordan Henderson\", \"messi - Lionel Messi\"]}\r\n\r\n"
         );
-        assert_eq!(h.ask(&format!("logout {henderson1}\r\n")), "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n");
+        assert_eq!(
+            h.ask(&format!("logout {henderson1}\r\n")),
+            "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n"
+        );
         assert_eq!(
             list(&mut h, &henderson2),
             "{\"status\": \"OK\", \"messages\": [\"messi - Lionel Messi\", \"henderson - Jordan Henderson\"]}\r\n\r\n"
         );
-        assert_eq!(list(&mut h, &henderson1), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
-        assert_eq!(h.ask(&format!("logout {henderson1}\r\n")), "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n");
+        assert_eq!(
+            list(&mut h, &henderson1),
+            "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n"
+        );
+        assert_eq!(
+            h.ask(&format!("logout {henderson1}\r\n")),
+            "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n"
+        );
         assert_eq!(h.chat.session_count(), 2);
     }
 
@@ -336,7 +371,11 @@ mod tests {
         let messi = (0..10).map(|_| h.login("messi")).last().unwrap();
         assert!(messi.ends_with('a'), "{messi}");
         assert!(h.ask(&format!("inbox {messi}\r\n")).contains("\"OK\""));
-        assert!(h.ask(&format!("inbox {}\r\n", &messi[..35])).contains("Informasi tidak ditemukan"));
-        assert!(h.ask(&format!("inbox {}\r\n", messi.to_uppercase())).contains("Informasi tidak ditemukan"));
+        assert!(h
+            .ask(&format!("inbox {}\r\n", &messi[..35]))
+            .contains("Informasi tidak ditemukan"));
+        assert!(h
+            .ask(&format!("inbox {}\r\n", messi.to_uppercase()))
+            .contains("Informasi tidak ditemukan"));
     }
 }

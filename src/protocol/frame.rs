@@ -106,10 +106,7 @@ mod tests {
     #[test]
     fn a_line_may_be_exactly_the_limit() {
         assert_eq!(parse_frame_limited(b"abc\r\n", 5), Ok(Frame::Complete { len: 5 }));
-        assert_eq!(
-            parse_frame_limited(b"abcd\r\n", 5),
-            Err(FrameError::LineTooLong { limit: 5 })
-        );
+        assert_eq!(parse_frame_limited(b"abcd\r\n", 5), Err(FrameError::LineTooLong { limit: 5 }));
         assert_eq!(parse_frame_limited(b"abcd", 5), Ok(Frame::Partial));
     }
 

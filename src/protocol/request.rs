@@ -168,14 +168,22 @@ mod tests {
 
     #[test]
     fn missing_fields() {
-        for line in ["auth messi\r\n", "send\r\n", "send t\r\n", "inbox\r\n", "list\r\n", "logout\r\n"] {
+        for line in
+            ["auth messi\r\n", "send\r\n", "send t\r\n", "inbox\r\n", "list\r\n", "logout\r\n"]
+        {
             assert_eq!(parse_request(line), Err(RequestError::MissingFields), "{line:?}");
         }
     }
 
     #[test]
     fn commands_are_case_sensitive_and_space_separated() {
-        for line in ["AUTH messi surabaya\r\n", " auth messi surabaya\r\n", "auth\tmessi\tsurabaya\r\n", "foo\r\n", "\r\n"] {
+        for line in [
+            "AUTH messi surabaya\r\n",
+            " auth messi surabaya\r\n",
+            "auth\tmessi\tsurabaya\r\n",
+            "foo\r\n",
+            "\r\n",
+        ] {
             assert_eq!(parse_request(line), Err(RequestError::UnknownCommand), "{line:?}");
         }
     }
@@ -203,7 +211,14 @@ mod tests {
 
     #[test]
     fn display_parses_back() {
-        for line in ["send t henderson  hallo \r\n", "send t x\r\n", "auth a b\r\n", "inbox t\r\n", "list t\r\n", "logout t\r\n"] {
+        for line in [
+            "send t henderson  hallo \r\n",
+            "send t x\r\n",
+            "auth a b\r\n",
+            "inbox t\r\n",
+            "list t\r\n",
+            "logout t\r\n",
+        ] {
             let request = parse_request(line).unwrap();
             assert_eq!(parse_request(&request.to_string()), Ok(request));
         }

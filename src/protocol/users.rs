@@ -183,7 +183,8 @@ impl UserDirectory {
             if user.username.is_empty() || user.username.chars().any(super::pystr::is_space) {
                 return Err(DirectoryError::BadUsername(user.username.clone()));
             }
-            if matches!(&user.password, Password::Plain(p) if p.chars().any(super::pystr::is_space)) {
+            if matches!(&user.password, Password::Plain(p) if p.chars().any(super::pystr::is_space))
+            {
                 return Err(DirectoryError::BadPassword(user.username.clone()));
             }
             let id = UserId(u32::try_from(index).expect("fewer than 2^32 users"));
@@ -196,13 +197,10 @@ impl UserDirectory {
 
     /// Reads a users file (format in the module docs).
     pub fn load(path: &Path) -> Result<Self, UsersFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: UsersFile = serde_json::from_str(&text).map_err(|source| {
-            UsersFileError::Parse { path: path.to_owned(), source }
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| UsersFileError::Read { path: path.to_owned(), source })?;
+        let file: UsersFile = serde_json::from_str(&text)
+            .map_err(|source| UsersFileError::Parse { path: path.to_owned(), source })?;
         let invalid = |problem| UsersFileError::Invalid { path: path.to_owned(), problem };
         let users = file.users.into_iter().map(UserEntry::into_user).collect::<Result<_, _>>();
         Self::new(users.map_err(invalid)?).map_err(invalid)
@@ -358,7 +356,9 @@ mod file_tests {
     fn hashed_passwords_verify() {
         let hash = hash_password("s3cret").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        let text = format!(r#"{{"users": [{{"username": "a", "name": "A", "password_hash": "{hash}"}}]}}"#);
+        let text = format!(
+            r#"{{"users": [{{"username": "a", "name": "A", "password_hash": "{hash}"}}]}}"#
+        );
         let users = load(&text).unwrap();
         assert_eq!(users.check_login("a", "s3cret"), Ok(UserId(0)));
         assert_eq!(users.check_login("a", "s3cre"), Err(LoginError::WrongPassword));
@@ -367,7 +367,8 @@ mod file_tests {
 
     #[test]
     fn an_entry_needs_exactly_one_password_form() {
-        let both = r#"{"users": [{"username": "a", "name": "A", "password": "x", "password_hash": "y"}]}"#;
+        let both =
+            r#"{"users": [{"username": "a", "name": "A", "password": "x", "password_hash": "y"}]}"#;
         let neither = r#"{"users": [{"username": "a", "name": "A"}]}"#;
         let bad_hash = r#"{"users": [{"username": "a", "name": "A", "password_hash": "plain"}]}"#;
         for (text, want) in [
