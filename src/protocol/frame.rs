@@ -46,6 +46,15 @@ impl std::fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 /// Looks for one request at the start of `buf`, with [`DEFAULT_MAX_LINE`].
+///
+/// ```
+/// use progjar_chat::protocol::frame::{parse_frame, Frame};
+///
+/// // Incomplete is not invalid: read more and ask again.
+/// assert_eq!(parse_frame(b"auth messi sura"), Ok(Frame::Partial));
+/// // Only the first request is taken; the caller advances its buffer.
+/// assert_eq!(parse_frame(b"inbox t\r\nlist t\r\n"), Ok(Frame::Complete { len: 9 }));
+/// ```
 pub fn parse_frame(buf: &[u8]) -> Result<Frame, FrameError> {
     parse_frame_limited(buf, DEFAULT_MAX_LINE)
 }

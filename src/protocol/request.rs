@@ -58,6 +58,19 @@ pub fn parse_request_bytes(line: &[u8]) -> Result<Request<'_>, RequestError> {
 }
 
 /// Parses one request line (terminator included).
+///
+/// ```
+/// use progjar_chat::protocol::request::{parse_request, Request, RequestError};
+///
+/// // What the original client sends for a typed `send henderson hallo`:
+/// // the text keeps its leading spaces and the terminator.
+/// assert_eq!(
+///     parse_request("send 4c908ff6 henderson  hallo \r\n"),
+///     Ok(Request::Send { token: "4c908ff6", to: "henderson", text: "  hallo \r\n" })
+/// );
+/// assert_eq!(parse_request("auth messi\r\n"), Err(RequestError::MissingFields));
+/// assert_eq!(parse_request("AUTH messi surabaya\r\n"), Err(RequestError::UnknownCommand));
+/// ```
 pub fn parse_request(line: &str) -> Result<Request<'_>, RequestError> {
     let mut fields = Fields { rest: Some(line) };
     let command = strip(fields.next_raw().unwrap_or(""));
