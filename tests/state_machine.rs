@@ -124,7 +124,78 @@ fn each_request_is_logged_by_its_command_and_outcome() {
         let handled = chat.handle_line(line.as_bytes(), &mut tokens, &mut out);
         assert_eq!((handled.command, handled.outcome), (command, outcome), "{line:?}");
     }
+    assert!(Reply::MessageSent.is_ok() && Reply::LoggedOut.is_ok());
+    assert!(!Reply::Error(ErrorReply::UnknownToken).is_ok());
     assert_eq!(RequestError::NotUtf8.to_string(), "request is not valid UTF-8");
     assert_eq!(RequestError::UnknownCommand.to_string(), "unknown command");
     assert_eq!(RequestError::MissingFields.to_string(), "missing fields");
+}
+
+/// Inboxes larger than the random steps make: long texts, many messages
+/// from several senders (more than a batch encodes under the lock), through
+/// a batch as the server runs them, byte for byte as the model says.
+#[test]
+fn large_inboxes_are_the_models() {
+    use model::{reply_bytes, sequential_token, ModelServer};
+    use progjar_chat::protocol::frame::DEFAULT_MAX_LINE;
+    let mut expected = ModelServer::new(1, DEFAULT_MAX_LINE);
+    let mut lines: Vec<String> = ["messi", "henderson", "lineker"]
+        .iter()
+        .map(|u| format!("auth {u} surabaya\r\n"))
+        .collect();
+    let (messi, henderson, lineker) =
+        (sequential_token(0), sequential_token(1), sequential_token(2));
+    for n in 0..40 {
+        let from = [&messi, &henderson, &lineker][n % 3];
+        let text = "é\"x".repeat(n % 4 * 10);
+        lines.push(format!("send {from} messi {n} {text}\r\n"));
+    }
+    lines.push(format!("inbox {messi}\r\n"));
+    for n in 0..20 {
+        lines.push(format!("send {henderson} lineker {}\r\n", "y".repeat(n * 3)));
+    }
+    lines.push(format!("inbox {lineker}\r\n"));
+    lines.push(format!("inbox {lineker}\r\n"));
+    let stream: Vec<u8> = lines.concat().into_bytes();
+    let chat = SharedChat::new(UserDirectory::builtin());
+    let mut tokens = SequentialTokens::default();
+    let mut out = Vec::new();
+    let mut batch = chat.batch();
+    Connection::default().handle_bytes(&stream, |line| {
+        batch.handle_line(line.expect("no line is too long"), &mut tokens, &mut out);
+    });
+    drop(batch);
+    let got = take_replies(&mut out);
+    let want: Vec<Vec<u8>> =
+        expected.write(0, &stream, sequential_token).iter().map(reply_bytes).collect();
+    assert_eq!(got.len(), want.len());
+    for (got, want) in got.iter().zip(&want) {
+        assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(want));
+    }
+}
+
+/// A directory always holds a user (the model's three are the built-in ones).
+#[test]
+fn the_builtin_directory_is_the_models() {
+    let users = UserDirectory::builtin();
+    assert!(!users.is_empty());
+    assert_eq!(users.len(), model::USERS.len());
+}
+
+/// What the server says about its users: a password never shows in a
+/// `Debug` (which may reach a log), and each users-file problem has a line
+/// of its own for the command line to print.
+#[test]
+fn users_and_their_errors_display_as_documented() {
+    use progjar_chat::protocol::users::{DirectoryError, HashError, Password};
+    assert_eq!(format!("{:?}", Password::Plain("surabaya".into())), "Plain(…)");
+    assert_eq!(format!("{:?}", Password::Argon2("$argon2id$x".into())), "Argon2(…)");
+    assert_eq!(DirectoryError::NoUsers.to_string(), "the file lists no users");
+    assert_eq!(HashError::NoRandomness.to_string(), "the system's random source failed");
+    let missing = std::path::Path::new("no/such/users.json");
+    let error = UserDirectory::load(missing).expect_err("no such file");
+    assert!(
+        error.to_string().starts_with("cannot read users file no/such/users.json: "),
+        "{error}"
+    );
 }
