@@ -6,7 +6,7 @@
 //!
 //! `PROGJAR_PROPTEST_CASES` and `PROGJAR_PROPTEST_STEPS` raise the number of
 //! cases (default 256) and steps per case (default 50) for long runs.
-//! Failures are kept in `proptest-regressions/state_machine.txt` and rerun
+//! Failures are kept in `tests/regressions/state_machine.txt` and rerun
 //! first.
 
 #[path = "model/machine.rs"]
@@ -64,7 +64,7 @@ impl Transport for InProcess {
 
 #[test]
 fn core_in_process_agrees_with_the_model() {
-    machine::run::<InProcess>("core in process", "proptest-regressions/state_machine.txt");
+    machine::run::<InProcess>("core in process", "tests/regressions/state_machine.txt");
 }
 
 // Edges the random steps do not reach. Each of these kills a mutant that

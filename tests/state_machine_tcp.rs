@@ -6,7 +6,7 @@
 //!
 //! `PROGJAR_PROPTEST_CASES` / `PROGJAR_PROPTEST_STEPS` as in
 //! `state_machine`; failures are kept in
-//! `proptest-regressions/state_machine_tcp.txt`.
+//! `tests/regressions/state_machine_tcp.txt`.
 
 #[path = "model/machine.rs"]
 mod machine;
@@ -113,5 +113,5 @@ impl Transport for Tcp {
 
 #[test]
 fn tokio_server_over_tcp_agrees_with_the_model() {
-    machine::run::<Tcp>("tokio server over TCP", "proptest-regressions/state_machine_tcp.txt");
+    machine::run::<Tcp>("tokio server over TCP", "tests/regressions/state_machine_tcp.txt");
 }

@@ -45,7 +45,7 @@ pub const PROBE: usize = CONNECTIONS;
 pub const MAX_LINE: usize = 128;
 
 /// The proptest configuration: `PROGJAR_PROPTEST_CASES` (default 256) cases,
-/// failures persisted under `proptest-regressions/`.
+/// failures persisted under `tests/regressions/`.
 pub fn config(regressions: &'static str) -> Config {
     Config {
         cases: env_number("PROGJAR_PROPTEST_CASES", 256) as u32,

@@ -6,10 +6,10 @@
 #           time (linear?) and peak server memory over the reply's size
 #   cycles  1,000,000 auth/logout cycles after 100,000 warm-up cycles:
 #           server RSS at the end of each (no growth)
-# Reports go to perf/results/{idle-rK,list,drain-N-rK,cycles-*}.json, and
-# perf/summarize.py turns them into tables.
+# Reports go to benches/perf/results/{idle-rK,list,drain-N-rK,cycles-*}.json, and
+# benches/perf/summarize.py turns them into tables.
 #
-# Environment: see perf/common.sh, and RUNS (3), SCENARIOS ("idle list drain
+# Environment: see benches/perf/common.sh, and RUNS (3), SCENARIOS ("idle list drain
 # cycles"), DRAIN_SIZES ("10000 100000 1000000"), IDLE (10000),
 # DRAIN_PIPELINE (64; use 1 for a server that merges pipelined requests).
 set -euo pipefail
@@ -70,4 +70,4 @@ for scenario in $SCENARIOS; do
     esac
 done
 note_load
-python3 perf/summarize.py "$OUT" | tee "$OUT/summary.md"
+python3 benches/perf/summarize.py "$OUT" | tee "$OUT/summary.md"

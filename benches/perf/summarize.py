@@ -2,10 +2,10 @@
 """Turns the JSON reports of `progjar-chat bench` in a directory into
 markdown tables, checked against the performance targets.
 
-Usage: python3 perf/summarize.py [DIR]   (default perf/results)
+Usage: python3 benches/perf/summarize.py [DIR]   (default benches/perf/results)
 
-Reads matrix-*.json (perf/run-matrix.sh), idle-r*.json, list.json,
-drain-*.json and cycles-*.json (perf/run-scenarios.sh); whatever is missing
+Reads matrix-*.json (benches/perf/run-matrix.sh), idle-r*.json, list.json,
+drain-*.json and cycles-*.json (benches/perf/run-scenarios.sh); whatever is missing
 is left out.
 """
 
@@ -201,7 +201,7 @@ def cycles(directory):
 
 
 def main():
-    directory = sys.argv[1] if len(sys.argv) > 1 else "perf/results"
+    directory = sys.argv[1] if len(sys.argv) > 1 else "benches/perf/results"
     sections = []
     all_reports = []
     table, reports = matrix(directory)

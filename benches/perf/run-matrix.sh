@@ -4,13 +4,13 @@
 # 10, 100 and 1,000 connections, for the `send,inbox` mix and for `send`
 # alone, unpipelined and at pipeline depth 16. Each point is RUNS runs of
 # each, alternating, with a fresh server process per point; the report is
-# perf/results/matrix-*.json and, from perf/summarize.py, a markdown table.
+# benches/perf/results/matrix-*.json and, from benches/perf/summarize.py, a markdown table.
 #
-#   perf/run-matrix.sh                       # the reference server
+#   benches/perf/run-matrix.sh                       # the reference server
 #   SERVER_CMD="python3 server_thread_chat.py" ADDR=127.0.0.1:8889 PIPELINES=1 \
-#     OUT=perf/results/python perf/run-matrix.sh
+#     OUT=benches/perf/results/python benches/perf/run-matrix.sh
 #
-# Environment: see perf/common.sh, and
+# Environment: see benches/perf/common.sh, and
 #   RUNS (3), DURATION (5s), WARMUP (1s), CONNECTIONS ("10 100 1000"),
 #   MIXES ("send,inbox send"), PIPELINES ("1 16").
 set -euo pipefail
@@ -38,4 +38,4 @@ for mix in $MIXES; do
     done
 done
 note_load
-python3 perf/summarize.py "$OUT" | tee "$OUT/summary.md"
+python3 benches/perf/summarize.py "$OUT" | tee "$OUT/summary.md"

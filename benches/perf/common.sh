@@ -15,9 +15,9 @@
 #                (name the interpreter itself, not a launcher script, so
 #                that the memory figures are the server's: e.g.
 #                "$(python3 -c 'import sys; print(sys.executable)') …")
-#   OUT          where the JSON reports go (default perf/results)
+#   OUT          where the JSON reports go (default benches/perf/results)
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 BIN=${BIN:-target/release/progjar-chat}
 ADDR=${ADDR:-127.0.0.1:18889}
@@ -30,7 +30,7 @@ ADDR=${ADDR:-127.0.0.1:18889}
 SERVER_FLAGS=${SERVER_FLAGS-"--max-pending 1000000000 --max-pending-bytes 1099511627776 \
 --max-connections 1000000 --max-sessions-per-user 1000000000"}
 SERVER_CMD=${SERVER_CMD:-"$BIN server --listen $ADDR $SERVER_FLAGS"}
-OUT=${OUT:-perf/results}
+OUT=${OUT:-benches/perf/results}
 mkdir -p "$OUT"
 
 if [ "$BIN" = target/release/progjar-chat ]; then
