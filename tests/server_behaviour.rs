@@ -9,222 +9,21 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod server_process;
+
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{assert_uuid4, error_reply, find, token_from_auth_reply, TERMINATOR, TIMEOUT};
+use server_process::{binary, list_reply, ServerProcess, LISTENING, MESSAGE_SENT};
+use support::{assert_uuid4, error_reply, token_from_auth_reply, TIMEOUT};
 
-const LISTENING: &str = "progjar-chat server listening on ";
-const MESSAGE_SENT: &str = support::MESSAGE_SENT;
-
-fn binary() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("progjar-chat")
-}
-
-/// A file under cargo's per-test-target scratch directory.
+/// A file under cargo's per-test scratch directory.
 fn scratch_file(name: &str, contents: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server_behaviour");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).unwrap();
-    path
+    server_process::scratch_file("server_behaviour", name, contents)
 }
 
-/// A running `progjar-chat server` child.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    first_line: String,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
-
-impl ServerProcess {
-    /// Starts the server on `127.0.0.1:0` with extra arguments and
-    /// environment (RUST_LOG is cleared unless given), and waits for the
-    /// listening line.
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary());
-        command
-            .args(["server", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn progjar-chat");
-        // Both pipes are drained by threads, so a chatty server never blocks
-        // on a full pipe.
-        let (line_tx, line_rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = line_tx.send(first);
-            let mut rest = Vec::new();
-            let _ = reader.read_to_end(&mut rest);
-            rest
-        });
-        let mut stderr_pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = stderr_pipe.read_to_end(&mut all);
-            all
-        });
-        let mut server = Self {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            first_line: String::new(),
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        };
-        let first_line = line_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server prints its listening line");
-        let addr = first_line
-            .strip_prefix(LISTENING)
-            .and_then(|rest| rest.strip_suffix('\n'))
-            .unwrap_or_else(|| panic!("unexpected first stdout line {first_line:?}"));
-        server.addr = addr.parse().unwrap_or_else(|_| panic!("not an address: {addr:?}"));
-        server.first_line = first_line;
-        server
-    }
-
-    fn connect(&self) -> Conn {
-        Conn::connect(self.addr)
-    }
-
-    /// Sends SIGTERM with the system's `kill`.
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit within 10 s");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGTERM, wait for exit, return (status, stdout after the first line,
-    /// stderr).
-    fn terminate(mut self) -> (ExitStatus, String, String) {
-        self.sigterm();
-        let status = self.wait();
-        let (stdout, stderr) = self.outputs();
-        (status, stdout, stderr)
-    }
-
-    /// Waits for exit after `sigterm` was already sent.
-    fn terminate_already_signalled(mut self) -> (ExitStatus, String, String) {
-        let status = self.wait();
-        let (stdout, stderr) = self.outputs();
-        (status, stdout, stderr)
-    }
-
-    /// The rest of stdout and all of stderr; call only once exited.
-    fn outputs(&mut self) -> (String, String) {
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        let stderr = self.stderr.take().unwrap().join().unwrap();
-        (
-            String::from_utf8_lossy(&stdout).into_owned(),
-            String::from_utf8_lossy(&stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A blocking raw-socket client with a read timeout.
-struct Conn {
-    stream: TcpStream,
-    pending: Vec<u8>,
-}
-
-impl Conn {
-    fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Self { stream, pending: Vec::new() }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-        self.stream.flush().unwrap();
-    }
-
-    /// Exactly one reply, terminator included; later bytes are kept.
-    fn read_reply(&mut self) -> String {
-        loop {
-            if let Some(at) = find(&self.pending, TERMINATOR) {
-                let rest = self.pending.split_off(at + TERMINATOR.len());
-                let reply = std::mem::replace(&mut self.pending, rest);
-                return String::from_utf8(reply).expect("replies are ASCII");
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).unwrap_or_else(|e| {
-                panic!("no whole reply ({e}); got {:?}", String::from_utf8_lossy(&self.pending))
-            });
-            assert!(n > 0, "connection closed before a whole reply: {:?}", self.pending);
-            self.pending.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn ask(&mut self, request: &[u8]) -> String {
-        assert!(self.pending.is_empty(), "unread bytes before a request");
-        self.send(request);
-        let reply = self.read_reply();
-        assert!(self.pending.is_empty(), "more than one reply to {request:?}");
-        reply
-    }
-
-    fn login(&mut self, user: &str, password: &str) -> String {
-        token_from_auth_reply(&self.ask(format!("auth {user} {password} \r\n").as_bytes()))
-    }
-
-    /// Reads until EOF (bounded): whether the server closed the connection
-    /// without sending anything more.
-    fn closed_by_server(&mut self) -> bool {
-        let mut rest = Vec::new();
-        let eof = self.stream.read_to_end(&mut rest).is_ok();
-        eof && rest.is_empty() && self.pending.is_empty()
-    }
-}
-
-fn list_reply(entries: &[&str]) -> String {
-    let quoted: Vec<String> = entries.iter().map(|e| format!("\"{e}\"")).collect();
-    format!("{{\"status\": \"OK\", \"messages\": [{}]}}\r\n\r\n", quoted.join(", "))
-}
-
-/// Runs the server with these arguments expecting it to refuse to start;
-/// returns (status, stdout, stderr). Fails if it is still running after
-/// 10 s (it would have started serving).
 fn run_expecting_exit(args: &[&str]) -> (ExitStatus, String, String) {
     let mut child = Command::new(binary())
         .args(["server", "--listen", "127.0.0.1:0"])
@@ -374,8 +173,8 @@ fn pipelined_requests_in_one_write_are_answered_in_order() {
     let server = ServerProcess::start(&[], &[]);
     let mut c = server.connect();
     c.send(b"auth messi surabaya\r\nauth lineker surabaya\r\n");
-    let messi = token_from_auth_reply(&c.read_reply());
-    let lineker = token_from_auth_reply(&c.read_reply());
+    let messi = token_from_auth_reply(&c.reply());
+    let lineker = token_from_auth_reply(&c.reply());
     assert_ne!(messi, lineker);
     c.send(
         format!(
@@ -384,7 +183,7 @@ fn pipelined_requests_in_one_write_are_answered_in_order() {
         )
         .as_bytes(),
     );
-    let replies: Vec<String> = (0..7).map(|_| c.read_reply()).collect();
+    let replies: Vec<String> = (0..7).map(|_| c.reply()).collect();
     assert_eq!(
         replies,
         vec![
@@ -416,7 +215,7 @@ fn one_request_over_many_writes_is_answered_once() {
         c.send(&[*byte]);
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(c.read_reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), MESSAGE_SENT);
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()),
         "{\"status\": \"OK\", \"messages\": {\"henderson\": [{\"msg_from\": \"Jordan Henderson\", \
@@ -467,16 +266,16 @@ fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
     batch.extend_from_slice(b"auth lineker \xed\xa0\x80\r\n");
     batch.extend_from_slice(format!("list {token}\r\n").as_bytes());
     c.send(&batch);
-    assert_eq!(c.read_reply(), list);
-    assert_eq!(c.read_reply(), error_reply("--Request Bukan UTF-8"));
-    assert_eq!(c.read_reply(), list);
+    assert_eq!(c.reply(), list);
+    assert_eq!(c.reply(), error_reply("--Request Bukan UTF-8"));
+    assert_eq!(c.reply(), list);
     // `é` = C3 A9 split between writes is valid once whole.
     c.send(format!("send {token} lineker ").as_bytes());
     std::thread::sleep(Duration::from_millis(5));
     c.send(b"\xc3");
     std::thread::sleep(Duration::from_millis(5));
     c.send(b"\xa9\r\n");
-    assert_eq!(c.read_reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), MESSAGE_SENT);
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()),
         "{\"status\": \"OK\", \"messages\": {\"lineker\": [{\"msg_from\": \"Gary Lineker\", \
@@ -491,20 +290,18 @@ fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
 /// refuses new connections.
 #[test]
 fn sigterm_answers_the_request_in_flight_and_exits_0() {
-    let server = ServerProcess::start(&[], &[]);
+    let mut server = ServerProcess::start(&[], &[]);
     let mut idle = server.connect();
     let mut c = server.connect();
     let token = c.login("messi", "surabaya");
-    // Let the server install its signal handler (see the startup-race test
-    // below): this test is about draining, not about startup.
-    std::thread::sleep(Duration::from_millis(200));
     c.send(format!("send {token} henderson bye\r\n").as_bytes());
     server.sigterm();
-    assert_eq!(c.read_reply(), MESSAGE_SENT);
-    assert!(c.closed_by_server(), "the server closes connections on shutdown");
-    assert!(idle.closed_by_server(), "an idle connection is closed too");
+    assert_eq!(c.reply(), MESSAGE_SENT);
+    assert!(c.read_to_end().is_empty(), "the server closes connections on shutdown");
+    assert!(idle.read_to_end().is_empty(), "an idle connection is closed too");
     let addr = server.addr;
-    let (status, stdout, stderr) = server.terminate_already_signalled();
+    let status = server.wait_at_most(Duration::from_secs(10)).expect("exit within 10 s");
+    let (stdout, stderr) = server.outputs();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
     assert_eq!(stdout, "", "nothing on stdout after the listening line");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -611,7 +408,7 @@ fn debug_log_has_a_line_per_connection_and_request_and_no_secrets() {
     let second_peer = second.stream.local_addr().unwrap();
     second.send(format!("list {token}\r\nauth alice {SECRET}\r\nlogout {token}\r\n").as_bytes());
     for _ in 0..3 {
-        second.read_reply();
+        second.reply();
     }
     let second_requests = 3;
     drop(first);

@@ -1,5 +1,5 @@
 //! Helpers for the tests that run the real `progjar-chat server` binary
-//! (`faults`, `limits`, `secrets`): a server process on `127.0.0.1:0` whose
+//! (`server_behaviour`, `faults`, `limits`, `secrets`): a server process on `127.0.0.1:0` whose
 //! stdout and stderr are captured, and a blocking raw-socket client with
 //! timeouts, so that a hung server fails a test instead of hanging it.
 
