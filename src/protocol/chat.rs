@@ -10,8 +10,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::fast_hash::BuildFastHasher;
 use super::limits::Limits;
-use super::reply::{ErrorReply, Inbox, Online, Pending, Reply};
+use super::mailbox::Mailbox;
+use super::reply::{ErrorReply, Inbox, Online, Reply};
 use super::request::{parse_request_bytes, Request, RequestError};
 use super::token::TokenSource;
 use super::users::{LoginError, UserDirectory, UserId};
@@ -20,13 +22,11 @@ use super::users::{LoginError, UserDirectory, UserId};
 #[derive(Debug)]
 pub struct Chat {
     users: Arc<UserDirectory>,
-    sessions: HashMap<String, Session, BuildTokenHasher>,
+    sessions: HashMap<String, Session, BuildFastHasher>,
     /// Per user, the opening numbers of their live sessions.
     live: Vec<BTreeSet<u64>>,
     /// Per recipient, pending messages oldest first.
-    mailboxes: Vec<Vec<Pending>>,
-    /// Per recipient, the bytes of text pending.
-    pending_bytes: Vec<usize>,
+    mailboxes: Vec<Mailbox>,
     sessions_opened: u64,
     limits: Limits,
 }
@@ -36,38 +36,6 @@ struct Session {
     user: UserId,
     /// When the session was opened, counted in sessions.
     opened: u64,
-}
-
-/// Hashes the tokens of the sessions map, eight bytes at a step.
-///
-/// Tokens are drawn at random by the server and never chosen by a client
-/// (a client can only look a token up, not place one), so the map needs no
-/// keyed, flood-resistant hash such as the default SipHash; this one costs
-/// a fraction of it on a 36-byte token, and every request but `auth` pays it.
-#[derive(Debug, Default, Clone, Copy)]
-struct TokenHasher(u64);
-
-type BuildTokenHasher = std::hash::BuildHasherDefault<TokenHasher>;
-
-impl std::hash::Hasher for TokenHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut mix = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            mix(u64::from_le_bytes(word.try_into().expect("eight bytes")));
-        }
-        let rest = words.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        mix(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves its best bits at the top; the table indexes
-        // by the low ones.
-        self.0.rotate_left(26)
-    }
 }
 
 impl Chat {
@@ -84,8 +52,7 @@ impl Chat {
             users,
             sessions: HashMap::default(),
             live: vec![BTreeSet::new(); n],
-            mailboxes: vec![Vec::new(); n],
-            pending_bytes: vec![0; n],
+            mailboxes: vec![Mailbox::default(); n],
             sessions_opened: 0,
             limits,
         }
@@ -119,23 +86,20 @@ impl Chat {
                 let Some(to) = self.users.find(to) else {
                     return Reply::Error(ErrorReply::RecipientNotFound);
                 };
-                let to = to.0 as usize;
-                let (waiting, bytes) = (self.mailboxes[to].len(), self.pending_bytes[to]);
-                if !self.limits.mailbox_has_room(waiting, bytes, text.len()) {
+                let mailbox = &mut self.mailboxes[to.0 as usize];
+                if !self.limits.mailbox_has_room(mailbox.len(), mailbox.text_bytes(), text.len()) {
                     return Reply::Error(ErrorReply::MailboxFull);
                 }
-                self.pending_bytes[to] = bytes + text.len();
-                self.mailboxes[to].push(Pending { from, text: text.into() });
-                Reply::MessageSent
+                match mailbox.push(from, text) {
+                    Ok(()) => Reply::MessageSent,
+                    Err(_) => Reply::Error(ErrorReply::MailboxFull),
+                }
             }
             Request::Inbox { token } => match self.session_user(token) {
                 Some(user) => Reply::Inbox(Inbox {
                     users: Arc::clone(&self.users),
                     recipient: user,
-                    mail: {
-                        self.pending_bytes[user.0 as usize] = 0;
-                        std::mem::take(&mut self.mailboxes[user.0 as usize])
-                    },
+                    mail: self.mailboxes[user.0 as usize].take(),
                 }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
@@ -206,7 +170,7 @@ impl Chat {
 
     /// How many messages wait, over all mailboxes.
     pub fn pending_count(&self) -> usize {
-        self.mailboxes.iter().map(Vec::len).sum()
+        self.mailboxes.iter().map(Mailbox::len).sum()
     }
 }
 

@@ -12,8 +12,10 @@
 //! | [`users`] | the user directory and its JSON file format |
 //! | [`token`] | where session tokens come from |
 //! | [`chat`] | the state (sessions, pending mail) and `handle`, request → reply |
+//! | [`mailbox`] | one user's pending mail, packed into two buffers |
 //! | [`reply`] | the reply values and their exact bytes |
 //! | [`limits`] | the server's limits: their defaults and checks |
+//! | [`fast_hash`] | the unkeyed hash of the token and user-name tables, and why it may be |
 //! | [`connection`] | one connection's byte stream → replies, in order |
 //! | [`json`] | a JSON encoder byte-identical to Python's `json.dumps` |
 //! | [`pyrepr`] | Python's `repr(bytes)`, for the client's trace lines |
@@ -21,9 +23,11 @@
 
 pub mod chat;
 pub mod connection;
+pub mod fast_hash;
 pub mod frame;
 pub mod json;
 pub mod limits;
+pub mod mailbox;
 pub mod pyrepr;
 pub mod pystr;
 pub mod reply;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::json::write_str;
+use super::mailbox::{Mailbox, Message};
 use super::users::{UserDirectory, UserId};
 
 /// What ends every reply on the wire.
@@ -36,14 +37,7 @@ pub enum Reply {
 pub struct Inbox {
     pub users: Arc<UserDirectory>,
     pub recipient: UserId,
-    pub mail: Vec<Pending>,
-}
-
-/// One message waiting in a mailbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    pub from: UserId,
-    pub text: Box<str>,
+    pub mail: Mailbox,
 }
 
 /// The users with at least one live session, in the order of their earliest
@@ -193,12 +187,8 @@ impl Inbox {
             out.extend_from_slice(b"{}");
             return;
         };
-        let mut text_bytes = 0;
-        let mut one_sender = true;
-        for pending in &self.mail {
-            one_sender &= pending.from == first.from;
-            text_bytes += pending.text.len();
-        }
+        let text_bytes = self.mail.text_bytes();
+        let one_sender = self.mail.iter().all(|message| message.from == first.from);
         out.push(b'{');
         if one_sender {
             self.write_group(out, first.from, self.mail.len(), text_bytes, self.mail.iter());
@@ -213,17 +203,17 @@ impl Inbox {
         let mut rank_of: HashMap<UserId, usize> = HashMap::new();
         // Ranks fit in u32: there are fewer senders than `UserId`s.
         let mut ranks: Vec<u32> = Vec::with_capacity(self.mail.len());
-        for pending in &self.mail {
-            let rank = *rank_of.entry(pending.from).or_insert_with(|| {
-                senders.push(pending.from);
+        for message in self.mail.iter() {
+            let rank = *rank_of.entry(message.from).or_insert_with(|| {
+                senders.push(message.from);
                 groups.push((0, 0));
                 senders.len() - 1
             });
             groups[rank].0 += 1;
-            groups[rank].1 += pending.text.len();
+            groups[rank].1 += message.text.len();
             ranks.push(rank as u32);
         }
-        // The messages' indices, grouped by sender, each group in order.
+        // The messages, grouped by sender, each group in order.
         let mut next: Vec<usize> = Vec::with_capacity(groups.len());
         let mut at = 0;
         for &(count, _) in &groups {
@@ -231,10 +221,10 @@ impl Inbox {
             at += count;
         }
         let starts = next.clone();
-        let mut order = vec![0; self.mail.len()];
-        for (i, &rank) in ranks.iter().enumerate() {
+        let mut order = vec![Message { from: first.from, text: "" }; self.mail.len()];
+        for (message, &rank) in self.mail.iter().zip(&ranks) {
             let rank = rank as usize;
-            order[next[rank]] = i;
+            order[next[rank]] = message;
             next[rank] += 1;
         }
         drop(ranks);
@@ -244,8 +234,7 @@ impl Inbox {
             }
             let (count, text_bytes) = groups[rank];
             let group = &order[starts[rank]..starts[rank] + count];
-            let messages = group.iter().map(|&i| &self.mail[i]);
-            self.write_group(out, sender, count, text_bytes, messages);
+            self.write_group(out, sender, count, text_bytes, group.iter().copied());
         }
         out.push(b'}');
     }
@@ -257,7 +246,7 @@ impl Inbox {
         sender: UserId,
         count: usize,
         text_bytes: usize,
-        messages: impl Iterator<Item = &'a Pending>,
+        messages: impl Iterator<Item = Message<'a>>,
     ) {
         let from = self.users.get(sender);
         write_str(out, &from.username);
@@ -271,12 +260,12 @@ impl Inbox {
         let head = head_start..out.len();
         // At least this much: texts that need escapes only make it longer.
         out.reserve(count * (head.len() + 5) + text_bytes + 1);
-        for (j, pending) in messages.enumerate() {
+        for (j, message) in messages.enumerate() {
             if j > 0 {
                 out.extend_from_slice(b", ");
                 out.extend_from_within(head.clone());
             }
-            write_str(out, &pending.text);
+            write_str(out, message.text);
             out.push(b'}');
         }
         out.push(b']');
@@ -292,14 +281,14 @@ mod tests {
     fn encode_with_map(inbox: &Inbox, out: &mut Vec<u8>) {
         let mut senders: Vec<UserId> = Vec::new();
         let mut by_sender: HashMap<UserId, Vec<&str>> = HashMap::new();
-        for pending in &inbox.mail {
+        for message in inbox.mail.iter() {
             by_sender
-                .entry(pending.from)
+                .entry(message.from)
                 .or_insert_with(|| {
-                    senders.push(pending.from);
+                    senders.push(message.from);
                     Vec::new()
                 })
-                .push(&pending.text);
+                .push(message.text);
         }
         let to_name = &inbox.users.get(inbox.recipient).name;
         out.push(b'{');
@@ -362,9 +351,9 @@ mod tests {
             // Some rounds have a single sender, the fast path.
             let senders = 1 + next(3) as u32;
             let mail = (0..len)
-                .map(|_| Pending {
+                .map(|_| Message {
                     from: UserId(next(u64::from(senders)) as u32),
-                    text: texts[next(texts.len() as u64) as usize].into(),
+                    text: texts[next(texts.len() as u64) as usize],
                 })
                 .collect();
             let inbox = Inbox { users: Arc::clone(&users), recipient: UserId(2), mail };

@@ -108,10 +108,12 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn next_raw(&mut self) -> Option<&'a str> {
         let rest = self.rest?;
-        match rest.split_once(' ') {
-            Some((field, after)) => {
-                self.rest = Some(after);
-                Some(field)
+        // A byte search: a space is one byte in UTF-8 and never part of a
+        // longer character, so both sides stay valid `str`s.
+        match rest.as_bytes().iter().position(|&b| b == b' ') {
+            Some(at) => {
+                self.rest = Some(&rest[at + 1..]);
+                Some(&rest[..at])
             }
             None => {
                 self.rest = None;

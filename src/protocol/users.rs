@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::fast_hash::BuildFastHasher;
+
 /// An index into the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub u32);
@@ -73,7 +75,7 @@ struct UserEntry {
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
     users: Vec<User>,
-    by_username: HashMap<String, UserId>,
+    by_username: HashMap<String, UserId, BuildFastHasher>,
 }
 
 /// Why a users file cannot be used. Each displays as one line.
@@ -178,7 +180,8 @@ impl UserDirectory {
         if users.is_empty() {
             return Err(DirectoryError::NoUsers);
         }
-        let mut by_username = HashMap::with_capacity(users.len());
+        let mut by_username =
+            HashMap::with_capacity_and_hasher(users.len(), BuildFastHasher::default());
         for (index, user) in users.iter().enumerate() {
             if user.username.is_empty() || user.username.chars().any(super::pystr::is_space) {
                 return Err(DirectoryError::BadUsername(user.username.clone()));

@@ -1,0 +1,125 @@
+//! One user's pending mail, packed.
+//!
+//! A mailbox can hold millions of messages (a `send`-only load fills one at
+//! millions a second), so a message is not an allocation of its own: every
+//! text is appended to one string, and each message is eight bytes beside
+//! it (its sender and its length). A `send` costs an append, not a
+//! `malloc`; memory per message is its text plus eight bytes rather than
+//! its text rounded up to an allocation plus a 24-byte record; and taking
+//! the whole mailbox for an `inbox` moves two buffers.
+
+use super::users::UserId;
+
+/// Pending messages, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mailbox {
+    /// Every pending text, one after another.
+    texts: String,
+    /// Per message, in order: who sent it and how long its text is.
+    mail: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    from: UserId,
+    len: u32,
+}
+
+/// One message of a [`Mailbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub from: UserId,
+    pub text: &'a str,
+}
+
+/// The longest text one message may hold: lengths are kept in 32 bits.
+pub const MAX_TEXT: usize = u32::MAX as usize;
+
+impl Mailbox {
+    /// Appends a message. A text over [`MAX_TEXT`] bytes is refused (a
+    /// server's request lines are far shorter).
+    pub fn push(&mut self, from: UserId, text: &str) -> Result<(), TextTooLong> {
+        let len = u32::try_from(text.len()).map_err(|_| TextTooLong)?;
+        self.texts.push_str(text);
+        self.mail.push(Entry { from, len });
+        Ok(())
+    }
+
+    /// How many messages wait.
+    pub fn len(&self) -> usize {
+        self.mail.len()
+    }
+
+    /// Whether no message waits.
+    pub fn is_empty(&self) -> bool {
+        self.mail.is_empty()
+    }
+
+    /// The bytes of text that wait, over all messages.
+    pub fn text_bytes(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// The first message, if any.
+    pub fn first(&self) -> Option<Message<'_>> {
+        self.iter().next()
+    }
+
+    /// The messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
+        let mut at = 0;
+        self.mail.iter().map(move |entry| {
+            let end = at + entry.len as usize;
+            let text = &self.texts[at..end];
+            at = end;
+            Message { from: entry.from, text }
+        })
+    }
+
+    /// Takes every message out, leaving the mailbox empty.
+    pub fn take(&mut self) -> Mailbox {
+        std::mem::take(self)
+    }
+}
+
+/// For tests that build a mailbox in one expression.
+#[cfg(test)]
+impl<'a> FromIterator<Message<'a>> for Mailbox {
+    fn from_iter<I: IntoIterator<Item = Message<'a>>>(messages: I) -> Self {
+        let mut mailbox = Mailbox::default();
+        for message in messages {
+            mailbox.push(message.from, message.text).expect("a test text under 4 GiB");
+        }
+        mailbox
+    }
+}
+
+/// A text too long for a [`Mailbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextTooLong;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_messages_in_order_with_their_senders() {
+        let mut mailbox = Mailbox::default();
+        mailbox.push(UserId(1), " a\r\n").unwrap();
+        mailbox.push(UserId(0), "").unwrap();
+        mailbox.push(UserId(1), " ünï\r\n").unwrap();
+        assert_eq!(mailbox.len(), 3);
+        assert_eq!(mailbox.text_bytes(), 4 + 8);
+        let messages: Vec<_> = mailbox.iter().map(|m| (m.from.0, m.text)).collect();
+        assert_eq!(messages, [(1, " a\r\n"), (0, ""), (1, " ünï\r\n")]);
+    }
+
+    #[test]
+    fn take_empties_the_mailbox() {
+        let mut mailbox = Mailbox::default();
+        mailbox.push(UserId(2), "x").unwrap();
+        let taken = mailbox.take();
+        assert!(mailbox.is_empty() && mailbox.text_bytes() == 0);
+        assert_eq!(taken.first(), Some(Message { from: UserId(2), text: "x" }));
+    }
+}
