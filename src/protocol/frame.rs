@@ -74,7 +74,7 @@ pub fn parse_frame_limited(buf: &[u8], max_line: usize) -> Result<Frame, FrameEr
 /// `from` (so a caller can resume where an earlier search stopped).
 pub fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
-    while let Some(offset) = buf.get(at..)?.iter().position(|&b| b == b'\n') {
+    while let Some(offset) = memchr::memchr(b'\n', buf.get(at..)?) {
         let nl = at + offset;
         if nl > 0 && buf[nl - 1] == b'\r' {
             return Some(nl - 1);

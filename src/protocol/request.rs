@@ -110,7 +110,7 @@ impl<'a> Fields<'a> {
         let rest = self.rest?;
         // A byte search: a space is one byte in UTF-8 and never part of a
         // longer character, so both sides stay valid `str`s.
-        match rest.as_bytes().iter().position(|&b| b == b' ') {
+        match memchr::memchr(b' ', rest.as_bytes()) {
             Some(at) => {
                 self.rest = Some(&rest[at + 1..]);
                 Some(&rest[..at])
