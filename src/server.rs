@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 use crate::protocol::connection::Connection;
 use crate::protocol::frame::DEFAULT_MAX_LINE;
 use crate::protocol::limits::{ConnectionCount, SHUTDOWN_GRACE, SHUTDOWN_QUIET};
-use crate::protocol::reply::{ErrorReply, Reply};
+use crate::protocol::reply::ErrorReply;
 use crate::protocol::token::RandomTokens;
 use crate::shared::SharedChat;
 
@@ -148,7 +148,7 @@ async fn serve(
                         debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
                     }
                     Err(error) => {
-                        Reply::Error(ErrorReply::LineTooLong).encode(&mut output);
+                        ErrorReply::LineTooLong.encode(&mut output);
                         debug!(%peer, %error, "request");
                     }
                 });
@@ -197,7 +197,7 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
     debug!(%peer, "connection refused: too many connections");
     if let Ok(stream) = stream.into_std() {
         use std::io::Write;
-        let _ = (&stream).write(&Reply::Error(ErrorReply::ServerFull).to_bytes());
+        let _ = (&stream).write(&ErrorReply::ServerFull.to_bytes());
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }
 }

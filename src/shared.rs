@@ -120,7 +120,7 @@ impl Batch<'_> {
         if large {
             self.guard = None;
         }
-        reply.encode(out);
+        reply.encode(&self.shared.users, out);
         Handled { command, outcome: reply.outcome() }
     }
 

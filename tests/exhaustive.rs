@@ -26,7 +26,7 @@ use std::sync::Arc;
 use model::{py_dumps, reply_bytes, sequential_token, ModelServer};
 use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
-use progjar_chat::protocol::reply::{ErrorReply, Reply};
+use progjar_chat::protocol::reply::ErrorReply;
 use progjar_chat::protocol::token::SequentialTokens;
 use progjar_chat::protocol::users::UserDirectory;
 
@@ -141,8 +141,8 @@ impl Core {
         let Self { chat, conns, tokens } = self;
         let mut out = Vec::new();
         conns[conn].handle_bytes(bytes, |request| match request {
-            Ok(line) => chat.handle_line(line, tokens).encode(&mut out),
-            Err(_) => Reply::Error(ErrorReply::LineTooLong).encode(&mut out),
+            Ok(line) => chat.answer_line(line, tokens, &mut out),
+            Err(_) => ErrorReply::LineTooLong.encode(&mut out),
         });
         out
     }

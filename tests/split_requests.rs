@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
-use progjar_chat::protocol::reply::{ErrorReply, Reply};
+use progjar_chat::protocol::reply::ErrorReply;
 use progjar_chat::protocol::token::{SequentialTokens, TokenSource};
 use progjar_chat::protocol::users::UserDirectory;
 use progjar_chat::server::Config;
@@ -191,8 +191,8 @@ impl Model {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         let Self { chat, tokens, conn } = self;
         conn.handle_bytes(bytes, |request| match request {
-            Ok(line) => chat.handle_line(line, tokens).encode(out),
-            Err(_) => Reply::Error(ErrorReply::LineTooLong).encode(out),
+            Ok(line) => chat.answer_line(line, tokens, out),
+            Err(_) => ErrorReply::LineTooLong.encode(out),
         });
     }
 
@@ -200,9 +200,9 @@ impl Model {
     /// line over the limit gets the over-long error.
     fn answer_line(&mut self, line: &[u8], out: &mut Vec<u8>) {
         if line.len() > MAX_LINE {
-            Reply::Error(ErrorReply::LineTooLong).encode(out);
+            ErrorReply::LineTooLong.encode(out);
         } else {
-            self.chat.handle_line(line, &mut self.tokens).encode(out);
+            self.chat.answer_line(line, &mut self.tokens, out);
         }
     }
 }

@@ -47,7 +47,7 @@ impl Transport for InProcess {
                 Ok(line) => {
                     batch.handle_line(line, tokens, &mut out);
                 }
-                Err(_) => Reply::Error(ErrorReply::LineTooLong).encode(&mut out),
+                Err(_) => ErrorReply::LineTooLong.encode(&mut out),
             });
         }
         let replies = take_replies(&mut out);

@@ -11,7 +11,7 @@ use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
 use progjar_chat::protocol::frame::{self, Frame, FrameError, DEFAULT_MAX_LINE};
 use progjar_chat::protocol::json;
-use progjar_chat::protocol::reply::{ErrorReply, Reply};
+use progjar_chat::protocol::reply::ErrorReply;
 use progjar_chat::protocol::request::{parse_request_bytes, Request, RequestError};
 use progjar_chat::protocol::token::SequentialTokens;
 use progjar_chat::protocol::users::UserDirectory;
@@ -128,8 +128,8 @@ pub fn session(data: &[u8]) {
         rest = after;
         let mut got = Vec::new();
         conns[conn].handle_bytes(write, |request| match request {
-            Ok(line) => chat.handle_line(line, &mut tokens).encode(&mut got),
-            Err(_) => Reply::Error(ErrorReply::LineTooLong).encode(&mut got),
+            Ok(line) => chat.answer_line(line, &mut tokens, &mut got),
+            Err(_) => ErrorReply::LineTooLong.encode(&mut got),
         });
         let want: Vec<u8> = expected
             .write(conn, write, model::sequential_token)

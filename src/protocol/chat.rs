@@ -71,6 +71,12 @@ impl Chat {
         }
     }
 
+    /// Parses a request line, handles it and appends the reply's bytes.
+    pub fn answer_line(&mut self, line: &[u8], tokens: &mut impl TokenSource, out: &mut Vec<u8>) {
+        let reply = self.handle_line(line, tokens);
+        reply.encode(&self.users, out);
+    }
+
     /// Handles one request. Checks run in the original's order: missing
     /// fields (already ruled out by parsing), then the token, then the
     /// recipient; then the limits (room in the recipient's mailbox, the
@@ -97,16 +103,13 @@ impl Chat {
             }
             Request::Inbox { token } => match self.session_user(token) {
                 Some(user) => Reply::Inbox(Inbox {
-                    users: Arc::clone(&self.users),
                     recipient: user,
                     mail: self.mailboxes[user.0 as usize].take(),
                 }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
             Request::List { token } => match self.session_user(token) {
-                Some(_) => {
-                    Reply::List(Online { users: Arc::clone(&self.users), online: self.online() })
-                }
+                Some(_) => Reply::List(Online { online: self.online() }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
             Request::Logout { token } => match self.sessions.remove(token) {
@@ -211,7 +214,7 @@ mod tests {
 
         fn ask(&mut self, line: &str) -> String {
             let reply = self.chat.handle_line(line.as_bytes(), &mut self.tokens);
-            String::from_utf8(reply.to_bytes()).unwrap()
+            String::from_utf8(reply.to_bytes(self.chat.users())).unwrap()
         }
 
         fn login(&mut self, user: &str) -> String {

@@ -183,7 +183,8 @@ mod tests {
         let mut chat = Chat::with_limits(Arc::new(UserDirectory::builtin()), limits);
         let mut tokens = SequentialTokens::default();
         let mut ask = |chat: &mut Chat, line: &str| {
-            String::from_utf8(chat.handle_line(line.as_bytes(), &mut tokens).to_bytes()).unwrap()
+            let reply = chat.handle_line(line.as_bytes(), &mut tokens);
+            String::from_utf8(reply.to_bytes(chat.users())).unwrap()
         };
         let error = |message: &str| {
             format!("{{\"status\": \"ERROR\", \"message\": \"{message}\"}}\r\n\r\n")

@@ -6,7 +6,6 @@
 //! key `messages`, as the assignment shows.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::json::write_str;
 use super::mailbox::{Mailbox, Message};
@@ -35,7 +34,6 @@ pub enum Reply {
 /// The messages an `inbox` took out of a mailbox, oldest first.
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    pub users: Arc<UserDirectory>,
     pub recipient: UserId,
     pub mail: Mailbox,
 }
@@ -44,7 +42,6 @@ pub struct Inbox {
 /// live session.
 #[derive(Debug, Clone)]
 pub struct Online {
-    pub users: Arc<UserDirectory>,
     pub online: Vec<UserId>,
 }
 
@@ -111,8 +108,11 @@ impl Reply {
         }
     }
 
-    /// Appends the reply's exact bytes, terminator included.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the reply's exact bytes, terminator included. `users` is the
+    /// directory the ids in the reply come from (a reply does not hold it:
+    /// sharing it would touch a reference count that every worker thread
+    /// shares, on every `inbox` and `list`).
+    pub fn encode(&self, users: &UserDirectory, out: &mut Vec<u8>) {
         match self {
             Reply::LoggedIn { token } => {
                 out.extend_from_slice(b"{\"status\": \"OK\", \"tokenid\": ");
@@ -124,7 +124,7 @@ impl Reply {
             }
             Reply::Inbox(inbox) => {
                 out.extend_from_slice(b"{\"status\": \"OK\", \"messages\": ");
-                inbox.encode(out);
+                inbox.encode(users, out);
                 out.push(b'}');
             }
             Reply::List(online) => {
@@ -138,7 +138,7 @@ impl Reply {
                     // the encoding of a concatenation is the concatenation
                     // of the encodings. Drop the quote that would close the
                     // username and the one that would open the name.
-                    let user = online.users.get(id);
+                    let user = users.get(id);
                     write_str(out, &user.username);
                     out.pop();
                     out.extend_from_slice(b" - ");
@@ -153,17 +153,30 @@ impl Reply {
                     b"{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}",
                 );
             }
-            Reply::Error(error) => {
-                out.extend_from_slice(b"{\"status\": \"ERROR\", \"message\": ");
-                write_str(out, error.message());
-                out.push(b'}');
-            }
+            Reply::Error(error) => return error.encode(out),
         }
         out.extend_from_slice(REPLY_TERMINATOR);
     }
 
     /// The reply's exact bytes, terminator included.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self, users: &UserDirectory) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(users, &mut out);
+        out
+    }
+}
+
+impl ErrorReply {
+    /// Appends the error reply's exact bytes, terminator included.
+    pub fn encode(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"status\": \"ERROR\", \"message\": ");
+        write_str(out, self.message());
+        out.push(b'}');
+        out.extend_from_slice(REPLY_TERMINATOR);
+    }
+
+    /// The error reply's exact bytes, terminator included.
+    pub fn to_bytes(self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode(&mut out);
         out
@@ -182,7 +195,7 @@ impl Inbox {
     /// an index per message). The part of a message that depends only on its sender
     /// (`{"msg_from": …, "msg_to": …, "msg": `) is encoded once per sender
     /// and copied, and the output is reserved up front.
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, users: &UserDirectory, out: &mut Vec<u8>) {
         let Some(first) = self.mail.first() else {
             out.extend_from_slice(b"{}");
             return;
@@ -191,7 +204,8 @@ impl Inbox {
         let one_sender = self.mail.iter().all(|message| message.from == first.from);
         out.push(b'{');
         if one_sender {
-            self.write_group(out, first.from, self.mail.len(), text_bytes, self.mail.iter());
+            let messages = self.mail.iter();
+            self.write_group(users, out, first.from, self.mail.len(), text_bytes, messages);
             out.push(b'}');
             return;
         }
@@ -234,7 +248,7 @@ impl Inbox {
             }
             let (count, text_bytes) = groups[rank];
             let group = &order[starts[rank]..starts[rank] + count];
-            self.write_group(out, sender, count, text_bytes, group.iter().copied());
+            self.write_group(users, out, sender, count, text_bytes, group.iter().copied());
         }
         out.push(b'}');
     }
@@ -242,20 +256,21 @@ impl Inbox {
     /// Writes one sender's `"username": [{…}, …]`.
     fn write_group<'a>(
         &self,
+        users: &UserDirectory,
         out: &mut Vec<u8>,
         sender: UserId,
         count: usize,
         text_bytes: usize,
         messages: impl Iterator<Item = Message<'a>>,
     ) {
-        let from = self.users.get(sender);
+        let from = users.get(sender);
         write_str(out, &from.username);
         out.extend_from_slice(b": [");
         let head_start = out.len();
         out.extend_from_slice(b"{\"msg_from\": ");
         write_str(out, &from.name);
         out.extend_from_slice(b", \"msg_to\": ");
-        write_str(out, &self.users.get(self.recipient).name);
+        write_str(out, &users.get(self.recipient).name);
         out.extend_from_slice(b", \"msg\": ");
         let head = head_start..out.len();
         // At least this much: texts that need escapes only make it longer.
@@ -278,7 +293,7 @@ mod tests {
 
     /// The previous encoder (a map from sender to texts), kept as the
     /// reference the present one must match byte for byte.
-    fn encode_with_map(inbox: &Inbox, out: &mut Vec<u8>) {
+    fn encode_with_map(users: &UserDirectory, inbox: &Inbox, out: &mut Vec<u8>) {
         let mut senders: Vec<UserId> = Vec::new();
         let mut by_sender: HashMap<UserId, Vec<&str>> = HashMap::new();
         for message in inbox.mail.iter() {
@@ -290,13 +305,13 @@ mod tests {
                 })
                 .push(message.text);
         }
-        let to_name = &inbox.users.get(inbox.recipient).name;
+        let to_name = &users.get(inbox.recipient).name;
         out.push(b'{');
         for (i, sender) in senders.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b", ");
             }
-            let from = inbox.users.get(*sender);
+            let from = users.get(*sender);
             write_str(out, &from.username);
             out.extend_from_slice(b": [");
             for (j, text) in by_sender[sender].iter().enumerate() {
@@ -318,8 +333,8 @@ mod tests {
 
     #[test]
     fn list_entries_are_encoded_as_one_string() {
-        let users = Arc::new(UserDirectory::builtin());
-        let online = Online { users: Arc::clone(&users), online: vec![UserId(1), UserId(0)] };
+        let users = UserDirectory::builtin();
+        let online = Online { online: vec![UserId(1), UserId(0)] };
         let mut want = b"{\"status\": \"OK\", \"messages\": [".to_vec();
         for (i, id) in online.online.iter().enumerate() {
             if i > 0 {
@@ -330,14 +345,14 @@ mod tests {
         }
         want.extend_from_slice(b"]}\r\n\r\n");
         assert_eq!(
-            String::from_utf8(Reply::List(online).to_bytes()).unwrap(),
+            String::from_utf8(Reply::List(online).to_bytes(&users)).unwrap(),
             String::from_utf8(want).unwrap()
         );
     }
 
     #[test]
     fn inbox_encoding_matches_the_map_based_encoder() {
-        let users = Arc::new(UserDirectory::builtin());
+        let users = UserDirectory::builtin();
         let texts = ["  hallo \r\n", "", " \"kutip\" \\ é ☕ 😀\r\n", " x"];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move |n: u64| {
@@ -356,10 +371,10 @@ mod tests {
                     text: texts[next(texts.len() as u64) as usize],
                 })
                 .collect();
-            let inbox = Inbox { users: Arc::clone(&users), recipient: UserId(2), mail };
+            let inbox = Inbox { recipient: UserId(2), mail };
             let (mut got, mut want) = (Vec::new(), Vec::new());
-            inbox.encode(&mut got);
-            encode_with_map(&inbox, &mut want);
+            inbox.encode(&users, &mut got);
+            encode_with_map(&users, &inbox, &mut want);
             assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
         }
     }
