@@ -121,7 +121,11 @@ impl Batch<'_> {
             self.guard = None;
         }
         reply.encode(&self.shared.users, out);
-        Handled { command, outcome: reply.outcome() }
+        let outcome = reply.outcome();
+        if let (Reply::Inbox(inbox), Some(chat)) = (reply, &mut self.guard) {
+            chat.recycle(inbox);
+        }
+        Handled { command, outcome }
     }
 
     /// The state, locked (once per batch, or again after a release).

@@ -122,6 +122,12 @@ impl Chat {
         }
     }
 
+    /// Gives the buffers of an answered `inbox` back to the mailbox it
+    /// came from (see [`Mailbox::recycle`]).
+    pub fn recycle(&mut self, inbox: Inbox) {
+        self.mailboxes[inbox.recipient.0 as usize].recycle(inbox.mail);
+    }
+
     fn auth(&mut self, username: &str, password: &str, tokens: &mut impl TokenSource) -> Reply {
         match self.users.check_login(username, password) {
             Ok(user) => self.open_session(user, tokens),

@@ -80,7 +80,23 @@ impl Mailbox {
     pub fn take(&mut self) -> Mailbox {
         std::mem::take(self)
     }
+
+    /// Gives an empty mailbox the buffers of one taken from it earlier (and
+    /// already answered), so that the next messages need no allocation:
+    /// with `send` and `inbox` alternating, a mailbox would otherwise
+    /// allocate and free its two buffers once per `inbox`. Buffers larger
+    /// than [`KEEP_TEXT`] are let go rather than kept for an idle user.
+    pub fn recycle(&mut self, mut taken: Mailbox) {
+        if self.is_empty() && taken.texts.capacity() <= KEEP_TEXT {
+            taken.texts.clear();
+            taken.mail.clear();
+            *self = taken;
+        }
+    }
 }
+
+/// The most text capacity [`Mailbox::recycle`] keeps.
+pub const KEEP_TEXT: usize = 4096;
 
 /// For tests that build a mailbox in one expression.
 #[cfg(test)]
@@ -112,6 +128,32 @@ mod tests {
         assert_eq!(mailbox.text_bytes(), 4 + 8);
         let messages: Vec<_> = mailbox.iter().map(|m| (m.from.0, m.text)).collect();
         assert_eq!(messages, [(1, " a\r\n"), (0, ""), (1, " ünï\r\n")]);
+    }
+
+    #[test]
+    fn recycling_keeps_small_buffers_for_an_empty_mailbox_only() {
+        let mut mailbox = Mailbox::default();
+        mailbox.push(UserId(0), "hello").unwrap();
+        let taken = mailbox.take();
+        let texts_at = taken.texts.as_ptr();
+        mailbox.recycle(taken);
+        assert!(mailbox.is_empty() && mailbox.text_bytes() == 0);
+        mailbox.push(UserId(1), "hi").unwrap();
+        assert_eq!(mailbox.texts.as_ptr(), texts_at, "the buffer is reused");
+        assert_eq!(mailbox.first(), Some(Message { from: UserId(1), text: "hi" }));
+
+        // A mailbox that got new mail meanwhile keeps it.
+        let mut other = Mailbox::default();
+        other.push(UserId(2), "old").unwrap();
+        mailbox.recycle(other);
+        assert_eq!(mailbox.first(), Some(Message { from: UserId(1), text: "hi" }));
+
+        // A large buffer is let go.
+        let mut empty = Mailbox::default();
+        let mut big = Mailbox::default();
+        big.push(UserId(0), &"x".repeat(KEEP_TEXT + 1)).unwrap();
+        empty.recycle(big);
+        assert_eq!(empty.texts.capacity(), 0);
     }
 
     #[test]
