@@ -140,7 +140,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         },
         None => UserDirectory::builtin(),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match server::runtime() {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, format!("cannot start the runtime: {error}")),
     };

@@ -63,6 +63,30 @@ thread_local! {
     static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
+/// How many tasks a worker thread runs from its own queue before it looks
+/// at the runtime's shared one (tokio's default is 61).
+///
+/// When a worker learns of many readable sockets at once (hundreds of
+/// connections, say), their tasks overflow its own queue (256 tasks) into
+/// the shared one. With the default, tasks that keep being woken into the
+/// worker's own queue run again and again while those in the shared queue
+/// wait: at 1,000 pipelining connections the median latency fell below the
+/// baseline's while the 99th percentile rose to 2–3 times it. Looking
+/// every 4 tasks serves connections in about the order they became ready,
+/// at no measurable cost in throughput (see the README's Performance
+/// section).
+const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+
+/// The multi-threaded runtime the server runs on: tokio's defaults (a
+/// worker per CPU), but fair to many connections; see
+/// [`GLOBAL_QUEUE_INTERVAL`].
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
+        .build()
+}
+
 /// Serves `listener` until `shutdown` completes, then drains and returns.
 pub async fn run(
     listener: TcpListener,
