@@ -138,13 +138,10 @@ impl Reply {
                     // the encoding of a concatenation is the concatenation
                     // of the encodings. Drop the quote that would close the
                     // username and the one that would open the name.
-                    let user = users.get(id);
-                    write_str(out, &user.username);
-                    out.pop();
+                    let user = users.json(id);
+                    out.extend_from_slice(&user.username[..user.username.len() - 1]);
                     out.extend_from_slice(b" - ");
-                    let name_at = out.len();
-                    write_str(out, &user.name);
-                    out.remove(name_at);
+                    out.extend_from_slice(&user.name[1..]);
                 }
                 out.extend_from_slice(b"]}");
             }
@@ -263,14 +260,14 @@ impl Inbox {
         text_bytes: usize,
         messages: impl Iterator<Item = Message<'a>>,
     ) {
-        let from = users.get(sender);
-        write_str(out, &from.username);
+        let from = users.json(sender);
+        out.extend_from_slice(&from.username);
         out.extend_from_slice(b": [");
         let head_start = out.len();
         out.extend_from_slice(b"{\"msg_from\": ");
-        write_str(out, &from.name);
+        out.extend_from_slice(&from.name);
         out.extend_from_slice(b", \"msg_to\": ");
-        write_str(out, &users.get(self.recipient).name);
+        out.extend_from_slice(&users.json(self.recipient).name);
         out.extend_from_slice(b", \"msg\": ");
         let head = head_start..out.len();
         // At least this much: texts that need escapes only make it longer.

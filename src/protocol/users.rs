@@ -75,7 +75,28 @@ struct UserEntry {
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
     users: Vec<User>,
+    /// Per user, in the same order: the names as JSON strings.
+    json: Vec<JsonNames>,
     by_username: HashMap<String, UserId, BuildFastHasher>,
+}
+
+/// A user's names as JSON strings (quotes included), encoded once, since
+/// every `inbox` and `list` reply writes them.
+#[derive(Debug, Clone)]
+pub struct JsonNames {
+    pub username: Box<[u8]>,
+    pub name: Box<[u8]>,
+}
+
+impl JsonNames {
+    fn of(user: &User) -> Self {
+        let encode = |s: &str| {
+            let mut out = Vec::new();
+            super::json::write_str(&mut out, s);
+            out.into_boxed_slice()
+        };
+        Self { username: encode(&user.username), name: encode(&user.name) }
+    }
 }
 
 /// Why a users file cannot be used. Each displays as one line.
@@ -195,7 +216,8 @@ impl UserDirectory {
                 return Err(DirectoryError::Duplicate(user.username.clone()));
             }
         }
-        Ok(Self { users, by_username })
+        let json = users.iter().map(JsonNames::of).collect();
+        Ok(Self { users, json, by_username })
     }
 
     /// Reads a users file (format in the module docs).
@@ -217,6 +239,12 @@ impl UserDirectory {
     /// The user behind an id this directory handed out.
     pub fn get(&self, id: UserId) -> &User {
         &self.users[id.0 as usize]
+    }
+
+    /// The names of the user behind an id this directory handed out, as
+    /// JSON strings.
+    pub fn json(&self, id: UserId) -> &JsonNames {
+        &self.json[id.0 as usize]
     }
 
     /// How many users there are; ids run from 0 to `len() - 1`.
@@ -305,6 +333,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_kept_as_json_strings_too() {
+        let zoe = User {
+            username: "zoë".into(),
+            name: "Zoë \"Z\"".into(),
+            password: Password::Plain("x".into()),
+        };
+        let users = UserDirectory::new(vec![zoe]).unwrap();
+        let json = users.json(UserId(0));
+        assert_eq!(&*json.username, b"\"zo\\u00eb\"");
+        assert_eq!(&*json.name, b"\"Zo\\u00eb \\\"Z\\\"\"");
+    }
 
     #[test]
     fn builtin_users() {
