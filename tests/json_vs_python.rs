@@ -139,6 +139,17 @@ fn any_float() -> impl Strategy<Value = f64> {
         POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO,
         (-1_000_000i32..1_000_000).prop_map(f64::from),
         (any::<i32>(), -30i32..30).prop_map(|(m, e)| f64::from(m) * 10f64.powi(e)),
+        // Quarters just above 2^50, where the doubles are a quarter apart:
+        // `x.25` and `x.75` lie exactly halfway between two shortest digit
+        // strings, and Python takes the even one.
+        ((1i64 << 50)..(1i64 << 51), 0..4, any::<bool>()).prop_map(|(k, q, negative)| {
+            let f = k as f64 + f64::from(q) * 0.25;
+            if negative {
+                -f
+            } else {
+                f
+            }
+        }),
         (-8i32..25, -1i64..=1, any::<bool>()).prop_map(|(e, step, negative)| {
             let f = f64::from_bits(10f64.powi(e).to_bits().wrapping_add_signed(step));
             if negative {

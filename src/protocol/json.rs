@@ -234,10 +234,8 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
     }
     // Rust's `{:e}` yields the same shortest round-trip digits as Python's
     // repr, e.g. `1.2345e-5` or `0e0`; only the layout differs.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let (mut digits, exponent) = sci_digits(&format!("{:e}", f.abs()));
+    break_tie_to_even(f.abs(), &mut digits, exponent);
 
     if !(-4..16).contains(&exponent) {
         if let Some((first, rest)) = digits.split_first() {
@@ -273,6 +271,45 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
             }
             out.extend_from_slice(&digits);
         }
+    }
+}
+
+/// The significant digits and the decimal exponent of a number that Rust
+/// wrote in `{:e}` form (`1.2345e-5` gives `12345` and -5).
+fn sci_digits(sci: &str) -> (Vec<u8>, i32) {
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    (digits, exponent.parse().unwrap_or(0))
+}
+
+/// Where a positive `f` lies exactly halfway between two shortest digit
+/// strings that both read back as `f` (1668195075526052.25, whose
+/// neighbours are a quarter away, reads back from both `…052.2` and
+/// `…052.3`), Rust picks the upper and Python's `repr` the even one. Turns
+/// Rust's pick into Python's.
+fn break_tie_to_even(f: f64, digits: &mut [u8], exponent: i32) {
+    let Some(&last) = digits.last() else { return };
+    // The exact decimal value of `f`: 800 significant digits cover any f64.
+    let (exact, exact_exponent) = sci_digits(&format!("{f:.799e}"));
+    let n = digits.len();
+    let halfway = exact_exponent == exponent
+        && exact.get(n) == Some(&b'5')
+        && exact[n + 1..].iter().all(|&d| d == b'0');
+    if !halfway {
+        return;
+    }
+    // The two candidates share the first n - 1 digits; the lower one ends
+    // in `exact[n - 1]`, the upper one in the digit after it.
+    let lower = exact[n - 1];
+    let even = if (lower - b'0') % 2 == 0 { lower } else { lower + 1 };
+    if even == last || even > b'9' || digits[..n - 1] != exact[..n - 1] {
+        return;
+    }
+    let mut candidate = digits.to_vec();
+    candidate[n - 1] = even;
+    let text = format!("0.{}e{}", String::from_utf8_lossy(&candidate), exponent + 1);
+    if text.parse::<f64>() == Ok(f) {
+        digits[n - 1] = even;
     }
 }
 
@@ -372,6 +409,17 @@ mod tests {
         assert_eq!(float(1e100), "1e+100");
         assert_eq!(float(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(float(5e-324), "5e-324");
+    }
+
+    #[test]
+    fn halfway_floats_take_the_even_digit_like_python() {
+        // Each lies exactly halfway between two shortest candidates.
+        assert_eq!(float(1668195075526052.25), "1668195075526052.2");
+        assert_eq!(float(-1668195075526052.25), "-1668195075526052.2");
+        assert_eq!(float(1668195075526052.75), "1668195075526052.8");
+        assert_eq!(float(1125899906842624.25), "1125899906842624.2");
+        assert_eq!(float(1125899906842625.75), "1125899906842625.8");
+        assert_eq!(float(2251799813685248.5), "2251799813685248.5");
     }
 
     #[test]
