@@ -413,13 +413,16 @@ mod tests {
 
     #[test]
     fn halfway_floats_take_the_even_digit_like_python() {
-        // Each lies exactly halfway between two shortest candidates.
-        assert_eq!(float(1668195075526052.25), "1668195075526052.2");
-        assert_eq!(float(-1668195075526052.25), "-1668195075526052.2");
-        assert_eq!(float(1668195075526052.75), "1668195075526052.8");
-        assert_eq!(float(1125899906842624.25), "1125899906842624.2");
-        assert_eq!(float(1125899906842625.75), "1125899906842625.8");
-        assert_eq!(float(2251799813685248.5), "2251799813685248.5");
+        // Each lies exactly halfway between two shortest candidates (the
+        // doubles near 2^50 are a quarter apart).
+        let quarters = |whole: i64, quarters: i32| whole as f64 + f64::from(quarters) * 0.25;
+        assert_eq!(float(quarters(1668195075526052, 1)), "1668195075526052.2");
+        assert_eq!(float(-quarters(1668195075526052, 1)), "-1668195075526052.2");
+        assert_eq!(float(quarters(1668195075526052, 3)), "1668195075526052.8");
+        assert_eq!(float(quarters(1125899906842624, 1)), "1125899906842624.2");
+        assert_eq!(float(quarters(1125899906842625, 3)), "1125899906842625.8");
+        // Not a tie: seventeen digits are needed, and they are exact.
+        assert_eq!(float(quarters(2251799813685248, 2)), "2251799813685248.5");
     }
 
     #[test]
