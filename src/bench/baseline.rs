@@ -3,9 +3,10 @@
 //!
 //! It is the trivial tokio server (one task per connection, read, count the
 //! `\r\n`s, write that many replies), run on a runtime of its own with as
-//! many worker threads as the reference server has, so that it competes for
-//! the CPUs with the load generator the way a server in another process
-//! does. Whatever rate it reaches is the ceiling of this machine and this
+//! many worker threads as the reference server has and the same scheduling
+//! setting ([`crate::server::GLOBAL_QUEUE_INTERVAL`]), so that it competes
+//! for the CPUs with the load generator the way a server in another process
+//! does, and differs from the reference server only in the work it does. Whatever rate it reaches is the ceiling of this machine and this
 //! generator; a real server's figures are reported as a ratio to it.
 
 use std::io;
@@ -33,6 +34,7 @@ impl Baseline {
             .worker_threads(threads.max(1))
             .thread_name("baseline")
             .enable_all()
+            .global_queue_interval(crate::server::GLOBAL_QUEUE_INTERVAL)
             .build()?;
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;

@@ -185,10 +185,16 @@ pub fn main(args: BenchArgs) -> ExitCode {
     let mut machine = Machine::describe();
     let threads = args.threads.unwrap_or(machine.cpus).max(1);
     let baseline_threads = args.baseline_threads.unwrap_or(machine.cpus).max(1);
+    // Fair to its connections in the way the server is (see
+    // `server::GLOBAL_QUEUE_INTERVAL`): with tokio's default, connections
+    // whose tasks landed in the shared run queue waited in the generator
+    // itself, which added tens of milliseconds to the measured p99 at 1,000
+    // connections, whatever the server.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("bench")
         .enable_all()
+        .global_queue_interval(crate::server::GLOBAL_QUEUE_INTERVAL)
         .build()
     {
         Ok(runtime) => runtime,
