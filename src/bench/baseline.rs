@@ -6,7 +6,8 @@
 //! many worker threads as the reference server has and the same scheduling
 //! setting ([`crate::server::GLOBAL_QUEUE_INTERVAL`]), so that it competes
 //! for the CPUs with the load generator the way a server in another process
-//! does, and differs from the reference server only in the work it does. Whatever rate it reaches is the ceiling of this machine and this
+//! does, and differs from the reference server only in the work it does.
+//! Whatever rate it reaches is the ceiling of this machine and this
 //! generator; a real server's figures are reported as a ratio to it.
 
 use std::io;

@@ -232,8 +232,9 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
     if f.is_sign_negative() {
         out.push(b'-');
     }
-    // Rust's `{:e}` yields the same shortest round-trip digits as Python's
-    // repr, e.g. `1.2345e-5` or `0e0`; only the layout differs.
+    // Rust's `{:e}` yields the shortest round-trip digits, as Python's repr
+    // does (`1.2345e-5`, `0e0`), except where two candidates tie; only the
+    // layout differs.
     let (mut digits, exponent) = sci_digits(&format!("{:e}", f.abs()));
     break_tie_to_even(f.abs(), &mut digits, exponent);
 

@@ -32,12 +32,10 @@ pub struct Message<'a> {
     pub text: &'a str,
 }
 
-/// The longest text one message may hold: lengths are kept in 32 bits.
-pub const MAX_TEXT: usize = u32::MAX as usize;
-
 impl Mailbox {
-    /// Appends a message. A text over [`MAX_TEXT`] bytes is refused (a
-    /// server's request lines are far shorter).
+    /// Appends a message. A text over `u32::MAX` bytes (4 GiB) is refused:
+    /// lengths are kept in 32 bits, and a server's request lines are far
+    /// shorter (spec §12 gives the reply).
     pub fn push(&mut self, from: UserId, text: &str) -> Result<(), TextTooLong> {
         let len = u32::try_from(text.len()).map_err(|_| TextTooLong)?;
         self.texts.push_str(text);
