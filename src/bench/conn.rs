@@ -47,23 +47,15 @@ impl BenchConn {
 
     /// Waits for the next whole reply, terminator included.
     pub async fn reply(&mut self) -> io::Result<&[u8]> {
-        loop {
-            if let Some(end) = find_terminator(&self.buf, self.start, self.searched) {
-                let start = self.start;
-                self.start = end;
-                self.searched = end;
-                return Ok(&self.buf[start..end]);
-            }
-            self.searched = self.buf.len();
-            self.make_room();
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(closed());
-            }
-        }
+        self.next_reply(None).await
     }
 
     /// [`Self::reply`] with a limit on the wait between two reads.
     pub async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
+        self.next_reply(Some(limit)).await
+    }
+
+    async fn next_reply(&mut self, limit: Option<Duration>) -> io::Result<&[u8]> {
         loop {
             if let Some(end) = find_terminator(&self.buf, self.start, self.searched) {
                 let start = self.start;
@@ -73,11 +65,15 @@ impl BenchConn {
             }
             self.searched = self.buf.len();
             self.make_room();
-            match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) => return Err(closed()),
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(error),
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply in time")),
+            let read = self.stream.read_buf(&mut self.buf);
+            let n = match limit {
+                None => read.await?,
+                Some(limit) => tokio::time::timeout(limit, read)
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no reply in time"))??,
+            };
+            if n == 0 {
+                return Err(closed());
             }
         }
     }

@@ -219,22 +219,9 @@ impl Conn {
                 return Some(String::from_utf8(reply).expect("replies are ASCII"));
             }
             let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    panic!(
-                        "no reply within {TIMEOUT:?}; got {:?}",
-                        String::from_utf8_lossy(&self.pending)
-                    )
-                }
-                Err(_) => return None,
+            match read_some(&mut self.stream, &mut chunk, &self.pending) {
+                0 => return None,
+                n => self.pending.extend_from_slice(&chunk[..n]),
             }
         }
     }
@@ -272,19 +259,9 @@ impl Conn {
         let mut rest = std::mem::take(&mut self.pending);
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return rest,
-                Ok(n) => rest.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    panic!("the connection was not closed within {TIMEOUT:?}")
-                }
-                Err(_) => return rest,
+            match read_some(&mut self.stream, &mut chunk, &rest) {
+                0 => return rest,
+                n => rest.extend_from_slice(&chunk[..n]),
             }
         }
     }
@@ -312,4 +289,29 @@ pub fn token_from_auth_reply(reply: &str) -> String {
 pub fn list_reply(entries: &[&str]) -> String {
     let quoted: Vec<String> = entries.iter().map(|e| format!("\"{e}\"")).collect();
     format!("{{\"status\": \"OK\", \"messages\": [{}]}}\r\n\r\n", quoted.join(", "))
+}
+
+/// One read: how many bytes came, 0 when the connection ended or failed.
+/// Panics when nothing came within the read timeout ([`TIMEOUT`]), which
+/// in these tests means a server that neither answers nor closes; `got` is
+/// what came before, for the message.
+fn read_some(stream: &mut std::net::TcpStream, chunk: &mut [u8], got: &[u8]) -> usize {
+    loop {
+        match stream.read(chunk) {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!(
+                    "nothing more from the server within {TIMEOUT:?}; got {:?}",
+                    String::from_utf8_lossy(got)
+                )
+            }
+            Err(_) => return 0,
+        }
+    }
 }
