@@ -353,6 +353,7 @@ impl<'a> CaseRun<'a> {
             }
             Expect::Exact { text, .. } => text.display(&self.vars),
             Expect::AnyError => "any {\"status\": \"ERROR\", …} reply".into(),
+            Expect::AnyReply => "any reply".into(),
         };
         let outcome = match self.conn(conn).await {
             Ok(c) => c.read_reply(timeout).await,

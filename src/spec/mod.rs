@@ -124,6 +124,48 @@ pub struct Step {
     /// The line as written.
     pub source: String,
     pub action: Action,
+    /// For a `given` line (one that only prepares state for the steps the
+    /// example is about): the rule it relies on, e.g. `AUTH-1` for a
+    /// `given C1> auth …`. `None` for the steps the example checks.
+    pub given: Option<String>,
+}
+
+impl Step {
+    /// Whether the step only prepares state (`given`).
+    pub fn is_given(&self) -> bool {
+        self.given.is_some()
+    }
+}
+
+/// The rule a `given` step relies on, by the command it sends or types:
+/// a server example's setup relies on the command's main server rule, a
+/// client example's on the client rule for that command.
+pub fn rule_for_command(kind: Kind, command: &str) -> Option<&'static str> {
+    let rules = match kind {
+        Kind::Server => [
+            ("auth", "AUTH-1"),
+            ("send", "SEND-1"),
+            ("inbox", "INBOX-1"),
+            ("list", "LIST-1"),
+            ("logout", "LOGOUT-1"),
+        ],
+        Kind::Client => [
+            ("auth", "CLI-2"),
+            ("send", "CLI-7"),
+            ("inbox", "CLI-8"),
+            ("list", "CLI-9"),
+            ("logout", "CLI-10"),
+        ],
+    };
+    rules.iter().find(|(c, _)| *c == command).map(|(_, r)| *r)
+}
+
+/// The command word a template starts with (`auth` for `auth messi …`).
+fn command_of(text: &Text) -> Option<String> {
+    let Some(pattern::Seg::Lit(bytes)) = text.segs.first() else { return None };
+    let word = bytes.split(|b| *b == b' ' || *b == b'\r').next()?;
+    let word = std::str::from_utf8(word).ok()?;
+    (!word.is_empty()).then(|| word.to_owned())
 }
 
 /// What a step does.
@@ -151,6 +193,9 @@ pub enum Expect {
     Exact { text: Text, meaning: Option<Json> },
     /// `<-`: any `{"status": "ERROR", …}` object.
     AnyError,
+    /// `<*`: any reply at all (one JSON object and its terminator), not
+    /// checked: for a reply whose content another rule is about.
+    AnyReply,
 }
 
 /// The rules and examples of a specification.
@@ -229,7 +274,10 @@ pub fn parse(markdown: &str) -> Result<Spec, Vec<SpecError>> {
                 paragraph.push(lines[i]);
             }
             let start = i + 1 - paragraph.len() + 1;
-            match parse_rule(&paragraph.join(" "), start) {
+            // Lines join with one space; spaces inside a line are kept
+            // (`"  hallo \r\n"` must not lose one).
+            let joined: Vec<&str> = paragraph.iter().map(|l| l.trim()).collect();
+            match parse_rule(&joined.join(" "), start) {
                 Ok(Some(rule)) => spec.rules.push(rule),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
@@ -370,7 +418,7 @@ fn parse_rule(paragraph: &str, line: usize) -> Result<Option<Rule>, SpecError> {
         id: id.to_owned(),
         level,
         source: source.trim().to_owned(),
-        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+        text: text.trim().to_owned(),
         line,
     }))
 }
@@ -400,9 +448,36 @@ fn parse_example(
     };
     let mut errors = Vec::new();
     let mut steps = Vec::new();
+    // The command of the last `given` write on each connection (0: the
+    // client's standard input), for the `given` reads that follow it.
+    let mut last_given: HashMap<u32, String> = HashMap::new();
     for &(n, src) in body {
-        match parse_step(src, kind) {
-            Ok(Some(action)) => steps.push(Step { line: n, source: src.to_owned(), action }),
+        let (given, line) = match src.strip_prefix("given ") {
+            Some(rest) => (true, rest),
+            None => (false, src),
+        };
+        match parse_step(line, kind) {
+            Ok(Some(action)) => {
+                let given = if given {
+                    match given_rule(kind, &action, &mut last_given) {
+                        Ok(rule) => Some(rule),
+                        Err(message) => {
+                            errors.push(SpecError {
+                                line: n,
+                                message: format!("example {id}: {message}"),
+                            });
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                steps.push(Step { line: n, source: src.to_owned(), action, given });
+            }
+            Ok(None) if given => errors.push(SpecError {
+                line: n,
+                message: format!("example {id}: `given` must be followed by a step"),
+            }),
             Ok(None) => {}
             Err(message) => {
                 errors.push(SpecError { line: n, message: format!("example {id}: {message}") })
@@ -412,12 +487,19 @@ fn parse_example(
     check_variables(id, &steps, &mut errors);
     if errors.is_empty() {
         let checks = steps.iter().any(|s| {
-            matches!(s.action, Action::Expect { .. } | Action::Print { .. } | Action::Prompt { .. })
+            !s.is_given()
+                && match &s.action {
+                    Action::Expect { expect, .. } => *expect != Expect::AnyReply,
+                    Action::Print { .. } | Action::Prompt { .. } => true,
+                    _ => false,
+                }
         });
         if !checks {
             errors.push(SpecError {
                 line,
-                message: format!("example {id} checks nothing (no `<`, `U<` or `U?` line)"),
+                message: format!(
+                    "example {id} checks nothing (no `<`, `U<` or `U?` line that is not `given`)"
+                ),
             });
         }
         if kind == Kind::Client
@@ -435,6 +517,35 @@ fn parse_example(
         return Err(errors);
     }
     Ok(Example { id: id.to_owned(), rule: rule.to_owned(), level, kind, steps, line })
+}
+
+/// The rule a `given` step relies on: a write's by its command, a read's
+/// by the last `given` write on its connection.
+fn given_rule(
+    kind: Kind,
+    action: &Action,
+    last: &mut HashMap<u32, String>,
+) -> Result<String, String> {
+    let (key, written) = match action {
+        Action::Send { conn, text } => (*conn, Some(text)),
+        Action::Type { text } => (0, Some(text)),
+        Action::Expect { conn, .. } => (*conn, None),
+        Action::Print { .. } | Action::Prompt { .. } => (0, None),
+    };
+    // A client example's `C1>` lines talk to the reference server.
+    let rules_of = if key == 0 { kind } else { Kind::Server };
+    if let Some(text) = written {
+        let command = command_of(text)
+            .ok_or("a `given` write must start with a command word".to_owned())?;
+        last.insert(key, command);
+    }
+    let command = last.get(&key).ok_or(
+        "a `given` read must follow a `given` write on the same connection (or `given U>`)"
+            .to_owned(),
+    )?;
+    rule_for_command(rules_of, command)
+        .map(str::to_owned)
+        .ok_or(format!("`given` steps use auth, send, inbox, list or logout, not `{command}`"))
 }
 
 /// Parses one line of an example; `Ok(None)` for comments and blank lines.
@@ -501,6 +612,11 @@ fn parse_step(src: &str, kind: Kind) -> Result<Option<Action>, String> {
             return Err("`<-` takes nothing after it".into());
         }
         Action::Expect { conn, expect: Expect::AnyError }
+    } else if let Some(rest) = rest.strip_prefix("<*") {
+        if !rest.trim().is_empty() {
+            return Err("`<*` takes nothing after it".into());
+        }
+        Action::Expect { conn, expect: Expect::AnyReply }
     } else if let Some(rest) = rest.strip_prefix('<') {
         Action::Expect { conn, expect: Expect::Json { pattern: json(rest)?, unordered: false } }
     } else {
@@ -536,7 +652,7 @@ fn check_variables(id: &str, steps: &[Step], errors: &mut Vec<SpecError>) {
                     uses.extend(text.refs().map(|n| (n.to_owned(), false)));
                     uses.extend(text.binds().map(|n| (n.to_owned(), true)));
                 }
-                Expect::AnyError => {}
+                Expect::AnyError | Expect::AnyReply => {}
             },
         }
         for (name, binds) in uses {
