@@ -28,10 +28,18 @@ pub enum Verdict {
     /// ordering differs from the spec's exact wording.
     #[serde(rename = "NON-STRICT")]
     NonStrict,
+    /// The case uses a command the implementation does not have at all:
+    /// reported once, with that command's rules, and not run.
+    #[serde(rename = "NOT-IMPLEMENTED")]
+    NotImplemented,
+    /// A `given` step, which only prepares state, failed: the case says
+    /// nothing about its own rule; the rule that step relies on is named.
+    #[serde(rename = "BLOCKED")]
+    Blocked,
     /// The implementation did something else than the rule says.
     #[serde(rename = "FAILED")]
     Failed,
-    /// The case could not run: refused, timeout, process died.
+    /// The case could not run: refused, the process exited, a runner fault.
     #[serde(rename = "ERROR")]
     Error,
 }
@@ -41,6 +49,8 @@ impl Verdict {
         match self {
             Verdict::Ok => "OK",
             Verdict::NonStrict => "NON-STRICT",
+            Verdict::NotImplemented => "NOT-IMPLEMENTED",
+            Verdict::Blocked => "BLOCKED",
             Verdict::Failed => "FAILED",
             Verdict::Error => "ERROR",
         }
@@ -61,11 +71,15 @@ pub struct Finding {
     /// Where in the reply, e.g. `.messages[1]`; empty for the whole.
     pub path: String,
     pub message: String,
+    /// A reply text worded otherwise than the spec's, and nothing worse:
+    /// what `--accept-wording` accepts in a MUST case.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wording: bool,
 }
 
 impl Finding {
     pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity, path: path.into(), message: message.into() }
+        Self { severity, path: path.into(), message: message.into(), wording: false }
     }
 
     /// `path: message`, or the message alone.
@@ -276,6 +290,53 @@ pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &C
     check
 }
 
+/// Checks the reply to a `given` step loosely: it is a JSON object with
+/// the status the step shows, and each variable the step binds is found,
+/// under its key or, for a token, under any key that names a token.
+/// Wording, form, extra keys and other data are other cases' business.
+pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -> Check {
+    let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
+    let pattern = match expect {
+        Expect::Json { pattern, .. } => pattern,
+        Expect::Exact { meaning: Some(pattern), .. } => pattern,
+        Expect::Exact { meaning: None, .. } | Expect::AnyError | Expect::AnyReply => {
+            check.expected = "a reply".into();
+            return check;
+        }
+    };
+    check.expected = python_json(&pattern.to_display_value(vars));
+    let Some(actual) = parse_body(reply, &mut check) else { return check };
+    let (Json::Object(entries), Value::Object(object)) = (pattern, &actual) else {
+        check.push(Verdict::Failed, "", "the reply is not a JSON object");
+        return check;
+    };
+    for (key, p) in entries {
+        match p {
+            Json::Scalar(expected) if key == "status" => {
+                if object.get(key) != Some(expected) {
+                    let got = object.get(key).map_or("no \"status\" key".into(), short);
+                    check.push(Verdict::Failed, ".status", format!("expected {}, got {got}", short(expected)));
+                }
+            }
+            Json::Bind(name, _) => {
+                let value = object.get(key).or_else(|| {
+                    object.iter().find(|(k, _)| k.to_ascii_lowercase().contains("token")).map(|(_, v)| v)
+                });
+                match value {
+                    Some(Value::String(text)) if !text.is_empty() => {
+                        if name != "_" {
+                            check.bindings.push((name.clone(), text.clone()));
+                        }
+                    }
+                    _ => check.push(Verdict::Failed, format!(".{key}"), format!("no {key} in the reply")),
+                }
+            }
+            _ => {}
+        }
+    }
+    check
+}
+
 fn merged(vars: &Bindings, bound: &[(String, String)]) -> Bindings {
     let mut all = vars.clone();
     all.extend(bound.iter().cloned());
@@ -434,10 +495,13 @@ impl Matcher<'_> {
                                 format!("expected {e:?}, got {s:?}, which is the spec's text for another situation"),
                             );
                         } else {
-                            self.loose(
+                            let mut finding = Finding::new(
+                                Verdict::NonStrict,
                                 path,
                                 format!("message text differs: expected {e:?}, got {s:?}"),
                             );
+                            finding.wording = true;
+                            self.findings.push(finding);
                         }
                     }
                     _ => self.fail(path, format!("expected {}, got {}", short(expected), short(a))),

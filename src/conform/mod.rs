@@ -14,16 +14,20 @@
 //! | [`diff`] | pure: line diffs and JSON pretty-printing for failure reports |
 //! | [`select`] | pure: `--case` patterns, `--level`, the `--expect` file |
 //! | [`transcript`] | the record of a case's traffic, bytes escaped |
+//! | [`diagnose`] | pure: what a failed read or connect means, and its verdict |
+//! | [`outcome`] | pure data: the result of a case and of its steps |
 //! | [`report`] | pure: grading, the text summary, `--json`, `--junit` |
 //! | [`process`] | starting and killing the implementation under test |
-//! | [`run`] | the I/O: running cases with tokio, every read with a timeout |
+//! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
 //!
 //! The examples come from [`crate::spec`]; the specification is compiled in,
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
 
+pub mod diagnose;
 pub mod diff;
 pub mod framing;
 pub mod matcher;
+pub mod outcome;
 pub mod process;
 pub mod report;
 pub mod run;
@@ -42,7 +46,8 @@ use serde_json::json;
 use self::matcher::{Context, Verdict};
 use self::process::shell_quote;
 use self::report::{Graded, Style};
-use self::run::{ClientTarget, Options, Progress, ServerTarget};
+use self::outcome::Progress;
+use self::run::{ClientTarget, Options, ServerTarget};
 use self::select::{case_patterns, Expectations};
 use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};
 

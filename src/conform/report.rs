@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use super::matcher::Verdict;
-use super::run::CaseResult;
+use super::outcome::CaseResult;
 use super::select::Expectations;
 use super::transcript;
 use crate::spec::{Level, Spec, PROTOCOL_PATH};
@@ -94,6 +94,7 @@ impl Style {
         let code = match verdict {
             Verdict::Ok => "32",
             Verdict::NonStrict => "33",
+            Verdict::NotImplemented | Verdict::Blocked => "36",
             Verdict::Failed => "31",
             Verdict::Error => "35",
         };
@@ -250,6 +251,8 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 pub struct Counts {
     pub ok: usize,
     pub non_strict: usize,
+    pub not_implemented: usize,
+    pub blocked: usize,
     pub failed: usize,
     pub error: usize,
 }
@@ -259,17 +262,19 @@ impl Counts {
         match v {
             Verdict::Ok => self.ok += 1,
             Verdict::NonStrict => self.non_strict += 1,
+            Verdict::NotImplemented => self.not_implemented += 1,
+            Verdict::Blocked => self.blocked += 1,
             Verdict::Failed => self.failed += 1,
             Verdict::Error => self.error += 1,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.ok + self.non_strict + self.failed + self.error
+        self.ok + self.non_strict + self.not_implemented + self.blocked + self.failed + self.error
     }
 
     fn json(&self) -> Value {
-        json!({"OK": self.ok, "NON-STRICT": self.non_strict, "FAILED": self.failed, "ERROR": self.error, "total": self.total()})
+        json!({"OK": self.ok, "NON-STRICT": self.non_strict, "NOT-IMPLEMENTED": self.not_implemented, "BLOCKED": self.blocked, "FAILED": self.failed, "ERROR": self.error, "total": self.total()})
     }
 }
 
@@ -515,8 +520,8 @@ pub fn junit_report(
                     xml_escape(g.expected_failure.unwrap_or(""))
                 );
             }
-            (_, Verdict::Failed) => {
-                let _ = writeln!(out, ">\n      <failure message=\"{}\" type=\"FAILED\">{}</failure>\n    </testcase>", message(), detail());
+            (_, v @ (Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented)) => {
+                let _ = writeln!(out, ">\n      <failure message=\"{}\" type=\"{v}\">{}</failure>\n    </testcase>", message(), detail());
             }
             (_, Verdict::Error) => {
                 let _ = writeln!(
@@ -546,7 +551,7 @@ mod tests {
 
     use super::*;
     use crate::conform::matcher::{Check, Finding};
-    use crate::conform::run::StepReport;
+    use crate::conform::outcome::StepReport;
     use crate::spec::Kind;
 
     fn result(id: &str, level: Level, verdict: Verdict) -> CaseResult {
@@ -573,6 +578,8 @@ mod tests {
             steps,
             transcript: vec![],
             duration: Duration::from_millis(3),
+            blocked_by: None,
+            missing_command: None,
         }
     }
 

@@ -1,0 +1,551 @@
+//! Client cases: the client under test runs with piped standard input and
+//! output against a reference server in this process, behind a recording
+//! proxy, so that its own wire traffic is in the transcript.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{lock, CaseRun, InProcess, Options, SharedTranscript};
+use crate::conform::diagnose::one_finding as finding_check;
+use crate::conform::framing::{OutEvent, OutKind, OutputParser};
+use crate::conform::matcher::{check_line, check_prompt, Check, Context, Finding, Verdict};
+use crate::conform::outcome::{CaseResult, Progress};
+use crate::conform::process::{describe_exit, with_port, Running, Tail};
+use crate::conform::transcript::escape_for_transcript;
+use crate::spec::pattern::Text;
+use crate::spec::{Action, Example};
+
+/// The client under test: a program and its arguments, `{port}` replaced
+/// by a free port; without it the reference server listens on `port`.
+#[derive(Debug, Clone)]
+pub struct ClientTarget {
+    pub argv: Vec<String>,
+    pub port: u16,
+}
+
+impl ClientTarget {
+    fn uses_port_placeholder(&self) -> bool {
+        self.argv.iter().any(|a| a.contains("{port}"))
+    }
+}
+
+/// Runs client cases one after the other.
+pub async fn run_client_cases(
+    examples: &[&Example],
+    target: &ClientTarget,
+    options: &Options,
+    ctx: &Context,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Vec<CaseResult> {
+    let mut results = Vec::with_capacity(examples.len());
+    for (index, example) in examples.iter().enumerate() {
+        progress(Progress::Start { example, index, total: examples.len() });
+        let result = run_client_case(example, target, options, ctx).await;
+        progress(Progress::Done { result: &result, index, total: examples.len() });
+        results.push(result);
+    }
+    results
+}
+
+/// The most pieces of a client's output the runner looks at in one case.
+const MAX_EVENTS: usize = 10_000;
+
+/// A piece of the client's output, or its end.
+enum Out {
+    Event(OutEvent),
+    Eof,
+}
+
+/// The client side of a running client case.
+struct ClientIo {
+    stdin: Option<ChildStdin>,
+    events: mpsc::UnboundedReceiver<Out>,
+    pending: VecDeque<OutEvent>,
+    eof: bool,
+    /// The client is waiting at a prompt the runner has seen.
+    at_prompt: bool,
+    /// No prompt seen yet: lines before the first are a banner.
+    seen_prompt: bool,
+}
+
+enum Next {
+    Event(OutEvent),
+    Eof,
+    Timeout,
+}
+
+impl ClientIo {
+    /// The next line or prompt (debug and blank lines skipped).
+    async fn next(&mut self, timeout: Duration) -> Next {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                match event.kind {
+                    OutKind::Debug | OutKind::Blank => continue,
+                    OutKind::Line if !self.seen_prompt => continue,
+                    OutKind::Prompt => self.seen_prompt = true,
+                    OutKind::Line => {}
+                }
+                return Next::Event(event);
+            }
+            if self.eof {
+                return Next::Eof;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(wait, self.events.recv()).await {
+                Ok(Some(Out::Event(event))) => self.pending.push_back(event),
+                Ok(Some(Out::Eof)) | Ok(None) => self.eof = true,
+                Err(_) => return Next::Timeout,
+            }
+        }
+    }
+}
+
+fn reader_task<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    mut stdout: R,
+    transcript: SharedTranscript,
+    tx: mpsc::UnboundedSender<Out>,
+) {
+    tokio::spawn(async move {
+        let mut parser = OutputParser::new();
+        let mut buf = [0u8; 4096];
+        let mut forwarded = 0usize;
+        loop {
+            let n = stdout.read(&mut buf).await.unwrap_or(0);
+            let events = if n == 0 { parser.finish() } else { parser.feed(&buf[..n]) };
+            for event in events {
+                // A client that floods its output is drained, not recorded.
+                forwarded += 1;
+                if forwarded > MAX_EVENTS {
+                    continue;
+                }
+                let tag = match event.kind {
+                    OutKind::Line => "U <",
+                    OutKind::Prompt => "U ?",
+                    OutKind::Debug | OutKind::Blank => "U ·",
+                };
+                lock(&transcript).bytes(tag, event.text.as_bytes());
+                let _ = tx.send(Out::Event(event));
+            }
+            if n == 0 {
+                lock(&transcript).note("the client's standard output ended");
+                let _ = tx.send(Out::Eof);
+                return;
+            }
+        }
+    });
+}
+
+fn stderr_task<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    mut stderr: R,
+    transcript: SharedTranscript,
+    tail: Tail,
+) {
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        let mut line = Vec::new();
+        loop {
+            let n = stderr.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                if !line.is_empty() {
+                    lock(&transcript).bytes("stderr", &line);
+                }
+                return;
+            }
+            tail.push(&buf[..n]);
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    lock(&transcript).bytes("stderr", &line);
+                    line.clear();
+                } else {
+                    line.push(b);
+                }
+            }
+        }
+    });
+}
+
+/// Forwards the client's connections to the reference server, recording
+/// both directions as `wire >` and `wire <`.
+fn proxy(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    transcript: SharedTranscript,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pipes = tokio::task::JoinSet::new();
+        while let Ok((client, _)) = listener.accept().await {
+            let transcript = Arc::clone(&transcript);
+            pipes.spawn(async move {
+                let Ok(server) = TcpStream::connect(upstream).await else { return };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                lock(&transcript).note("the client connected");
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let t1 = Arc::clone(&transcript);
+                let up = async move {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        lock(&t1).bytes("wire >", &buf[..n]);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    lock(&t1).note("the client closed its connection");
+                    let _ = sw.shutdown().await;
+                };
+                let t2 = Arc::clone(&transcript);
+                let down = async move {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        lock(&t2).bytes("wire <", &buf[..n]);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    })
+}
+
+impl CaseRun<'_> {
+    /// Waits for the next prompt, collecting lines the spec does not show.
+    async fn wait_for_prompt(
+        &mut self,
+        io: &mut ClientIo,
+        prompt: Option<&Text>,
+        line: usize,
+        source: &str,
+    ) -> bool {
+        let timeout = self.options.timeout;
+        let mut extra = Vec::new();
+        let check = loop {
+            match io.next(timeout).await {
+                Next::Event(OutEvent { kind: OutKind::Prompt, text }) => {
+                    io.at_prompt = true;
+                    let mut check = match prompt {
+                        Some(expected) => check_prompt(expected, &text, &self.vars),
+                        None => Check::default(),
+                    };
+                    if !extra.is_empty() {
+                        check.findings.push(extra_lines(&extra));
+                    }
+                    break check;
+                }
+                Next::Event(event) => extra.push(event.text),
+                Next::Eof => break self.client_gone(prompt, "the prompt").await,
+                Next::Timeout => {
+                    let expected = prompt
+                        .map(|p| p.display(&self.vars))
+                        .unwrap_or_else(|| "Command …:".into());
+                    let mut message = format!(
+                        "the client showed no prompt within {} s (CLI-1: it prints `Command TOKEN:` before reading each line, even when its input is not a terminal)",
+                        timeout.as_secs_f64()
+                    );
+                    if !extra.is_empty() {
+                        message.push_str(&format!("; it printed {}", quote_lines(&extra)));
+                    }
+                    break finding_check(Verdict::Failed, message, expected, extra.join("\n"));
+                }
+            }
+        };
+        self.record(line, source, check)
+    }
+
+    async fn client_gone(&mut self, expected: Option<&Text>, what: &str) -> Check {
+        let how = self
+            .exit_note_settled()
+            .await
+            .unwrap_or_else(|| "the client closed its standard output".into());
+        let expected = expected.map(|p| p.display(&self.vars)).unwrap_or_default();
+        finding_check(
+            Verdict::Error,
+            format!("{how} while the runner waited for {what}"),
+            expected,
+            String::new(),
+        )
+    }
+
+    /// `U> TEXT`.
+    async fn type_line(
+        &mut self,
+        io: &mut ClientIo,
+        line: usize,
+        source: &str,
+        text: &Text,
+    ) -> bool {
+        if !io.at_prompt && !self.wait_for_prompt(io, None, line, source).await {
+            return false;
+        }
+        let mut bytes = match text.render(&self.vars) {
+            Ok(bytes) => bytes,
+            Err(name) => {
+                return self.record(
+                    line,
+                    source,
+                    finding_check(
+                        Verdict::Error,
+                        format!("${{{name}}} was never bound"),
+                        String::new(),
+                        String::new(),
+                    ),
+                )
+            }
+        };
+        bytes.push(b'\n');
+        lock(&self.transcript).bytes("U >", &bytes);
+        io.at_prompt = false;
+        let timeout = self.options.timeout;
+        let written = match io.stdin.as_mut() {
+            Some(stdin) => match tokio::time::timeout(timeout, async {
+                stdin.write_all(&bytes).await?;
+                stdin.flush().await
+            })
+            .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err("the client does not read its input".to_string()),
+            },
+            None => Err("standard input is closed".into()),
+        };
+        if let Err(error) = written {
+            let how = self.exit_note_settled().await.unwrap_or(error);
+            return self.record(
+                line,
+                source,
+                finding_check(
+                    Verdict::Error,
+                    format!("cannot type into the client: {how}"),
+                    String::new(),
+                    String::new(),
+                ),
+            );
+        }
+        true
+    }
+
+    /// `U< TEXT`.
+    async fn printed(&mut self, io: &mut ClientIo, line: usize, source: &str, text: &Text) -> bool {
+        let timeout = self.options.timeout;
+        let mut seen: Vec<String> = Vec::new();
+        let end = loop {
+            match io.next(timeout).await {
+                Next::Event(OutEvent { kind: OutKind::Prompt, text: prompt }) => {
+                    io.pending.push_front(OutEvent { kind: OutKind::Prompt, text: prompt });
+                    break "then showed the prompt";
+                }
+                Next::Event(event) => {
+                    let check = check_line(text, &event.text, &self.vars, self.ctx);
+                    if check.verdict() == Verdict::Ok {
+                        let mut check = check;
+                        if !seen.is_empty() {
+                            check.findings.push(extra_lines(&seen));
+                        }
+                        return self.record(line, source, check);
+                    }
+                    seen.push(event.text);
+                }
+                Next::Eof => break "then its output ended",
+                Next::Timeout => break "then nothing more",
+            }
+        };
+        // No exact match: the closest line.
+        let best = seen
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i, check_line(text, l, &self.vars, self.ctx)))
+            .min_by_key(|(i, c)| (c.verdict(), *i));
+        let check = match best {
+            Some((i, mut check)) if check.verdict() < Verdict::Failed => {
+                let others: Vec<String> = seen
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, l)| l.clone())
+                    .collect();
+                if !others.is_empty() {
+                    check.findings.push(extra_lines(&others));
+                }
+                check
+            }
+            Some((_, mut check)) => {
+                if seen.len() > 1 {
+                    check.actual = seen
+                        .iter()
+                        .map(|l| escape_for_transcript(l.as_bytes()))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    check.findings[0]
+                        .message
+                        .push_str(&format!(" (it printed {}, {end})", quote_lines(&seen)));
+                } else {
+                    check.findings[0].message.push_str(&format!(" ({end})"));
+                }
+                check
+            }
+            None if end == "then its output ended" => self.client_gone(Some(text), "a line").await,
+            None => finding_check(
+                Verdict::Failed,
+                format!(
+                    "the client printed nothing, {end} (waited up to {} s)",
+                    timeout.as_secs_f64()
+                ),
+                text.display(&self.vars),
+                String::new(),
+            ),
+        };
+        self.record(line, source, check)
+    }
+}
+
+fn quote_lines(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("\"{}\"", escape_for_transcript(l.as_bytes())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn extra_lines(lines: &[String]) -> Finding {
+    Finding::new(
+        Verdict::NonStrict,
+        "",
+        format!("the client also printed lines the spec does not show: {}", quote_lines(lines)),
+    )
+}
+
+/// Runs one client case.
+pub async fn run_client_case(
+    example: &Example,
+    target: &ClientTarget,
+    options: &Options,
+    ctx: &Context,
+) -> CaseResult {
+    let mut run = CaseRun::new(example, options, ctx, "client");
+    let server = match InProcess::start().await {
+        Ok(server) => server,
+        Err(error) => {
+            run.setup_error(format!("cannot start the reference server: {error}"));
+            return run.finish();
+        }
+    };
+    run.addr = server.addr;
+    let port = if target.uses_port_placeholder() {
+        match crate::conform::process::free_port() {
+            Ok(port) => port,
+            Err(error) => {
+                run.setup_error(format!("cannot find a free port: {error}"));
+                server.stop().await;
+                return run.finish();
+            }
+        }
+    } else {
+        target.port
+    };
+    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            run.setup_error(format!(
+                "cannot listen on 127.0.0.1:{port} for the client to connect to: {error} (is another server running there? stop it, or put {{port}} in the client's arguments)"
+            ));
+            server.stop().await;
+            return run.finish();
+        }
+    };
+    let proxy_task = proxy(listener, server.addr, Arc::clone(&run.transcript));
+    let argv: Vec<String> = target.argv.iter().map(|a| with_port(a, port)).collect();
+    run.note(format!(
+        "starting the client: {}",
+        argv.iter().map(|a| crate::conform::process::shell_quote(a)).collect::<Vec<_>>().join(" ")
+    ));
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PYTHONUNBUFFERED", "1");
+    let mut running = match Running::spawn(cmd) {
+        Ok(running) => running,
+        Err(error) => {
+            run.setup_error(format!("cannot start `{}`: {error}", argv[0]));
+            proxy_task.abort();
+            let _ = proxy_task.await;
+            server.stop().await;
+            return run.finish();
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let Some(stdout) = running.child.stdout.take() {
+        reader_task(stdout, Arc::clone(&run.transcript), tx);
+    }
+    if let Some(stderr) = running.child.stderr.take() {
+        stderr_task(stderr, Arc::clone(&run.transcript), run.stderr.clone());
+    }
+    let mut io = ClientIo {
+        stdin: running.child.stdin.take(),
+        events: rx,
+        pending: VecDeque::new(),
+        eof: false,
+        at_prompt: false,
+        seen_prompt: false,
+    };
+    run.process = Some(running);
+    for step in &example.steps {
+        run.given = step.given.clone();
+        let go_on = match &step.action {
+            Action::Send { conn, text } => run.send(step.line, &step.source, *conn, text).await,
+            Action::Expect { conn, expect } => {
+                run.expect(step.line, &step.source, *conn, expect).await
+            }
+            Action::Type { text } => run.type_line(&mut io, step.line, &step.source, text).await,
+            Action::Print { text } => run.printed(&mut io, step.line, &step.source, text).await,
+            Action::Prompt { text } => {
+                run.wait_for_prompt(&mut io, Some(text), step.line, &step.source).await
+            }
+        };
+        if !go_on {
+            break;
+        }
+    }
+    run.close_conns();
+    run.note("end of the case: the runner closes the client's input and stops it");
+    drop(io.stdin.take());
+    if let Some(mut process) = run.process.take() {
+        let before = process.exited();
+        process.kill().await;
+        if let (Some(status), true) = (before, run.verdict >= Verdict::Failed) {
+            run.note(format!("the client process {}", describe_exit(status)));
+        }
+        run.process = Some(process);
+    }
+    // Let the readers record the last output.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Awaiting the aborted task makes sure its listener is closed before
+    // the next case binds the same port.
+    proxy_task.abort();
+    let _ = proxy_task.await;
+    server.stop().await;
+    // Standard error is in the transcript already, line by line.
+    run.finish()
+}
+

@@ -1,0 +1,389 @@
+//! Running cases: the I/O half of the runner.
+//!
+//! | module | what it runs |
+//! |---|---|
+//! | [`server`] | server cases: connections `C1`, `C2`, … to the server under test |
+//! | [`client`] | client cases: the client under test, typed into, against a reference server |
+//! | [`conn`] | one connection: writes counted by request, replies framed |
+//! | [`probe`] | which commands the server under test has at all |
+//!
+//! What is pure lives elsewhere: the [`matcher`](super::matcher) checks a
+//! reply, [`diagnose`](super::diagnose) says what a failed read means, and
+//! the [`outcome`](super::outcome) is plain data for the report.
+//!
+//! Every read and write has a timeout, and every way an implementation can
+//! misbehave (refuse, close, stay silent, send garbage, die) ends in a
+//! verdict for the case, never in a hang or a panic of the runner.
+
+mod client;
+mod conn;
+pub mod probe;
+mod server;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::instrument::WithSubscriber;
+
+pub use self::client::{run_client_case, run_client_cases, ClientTarget};
+pub use self::server::{run_server_case, run_server_cases, ServerTarget, BUILTIN_USERS};
+
+use self::conn::{Conn, ReadOutcome};
+use super::diagnose::{self, ConnFacts, ReadFailure};
+use super::matcher::{check_given_reply, check_reply, Check, Context, Verdict};
+use super::outcome::{CaseResult, StepReport};
+use super::process::{describe_exit, Running, Tail};
+use super::transcript::{escape_for_transcript, Transcript};
+use crate::protocol::users::UserDirectory;
+use crate::shared::SharedChat;
+use crate::spec::pattern::{Bindings, Text};
+use crate::spec::{Example, Expect};
+
+/// How long the runner waits for the rest of a `\r\n\r\n` after a whole
+/// JSON object before taking the object as an unterminated reply.
+const GRACE: Duration = Duration::from_millis(250);
+
+/// The longest reply the runner waits for the end of.
+const MAX_REPLY: usize = 1024 * 1024;
+
+/// The pause between two writes on one connection with no read between
+/// them, so that they reach the server as separate reads (TRANS-4).
+const WRITE_GAP: Duration = Duration::from_millis(30);
+
+/// Knobs that apply to every case.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The longest wait for any one read.
+    pub timeout: Duration,
+    /// The longest wait for a spawned server to accept connections.
+    pub startup: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(2), startup: Duration::from_secs(10) }
+    }
+}
+
+/// A transcript several tasks write to.
+type SharedTranscript = Arc<Mutex<Transcript>>;
+
+fn lock(t: &SharedTranscript) -> std::sync::MutexGuard<'_, Transcript> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The state of one running case.
+struct CaseRun<'a> {
+    example: &'a Example,
+    options: &'a Options,
+    ctx: &'a Context,
+    transcript: SharedTranscript,
+    vars: Bindings,
+    steps: Vec<StepReport>,
+    verdict: Verdict,
+    /// With BLOCKED: the rule of the `given` step that failed.
+    blocked_by: Option<String>,
+    /// The rule the current step relies on, when it is a `given` step.
+    given: Option<String>,
+    conns: BTreeMap<u32, Conn>,
+    /// Where `C1`, `C2`, … connect.
+    addr: SocketAddr,
+    /// The implementation's process, when the runner started it.
+    process: Option<Running>,
+    /// The process's standard error, for messages.
+    stderr: Tail,
+    /// What the implementation is called in messages.
+    who: &'static str,
+}
+
+impl<'a> CaseRun<'a> {
+    fn new(
+        example: &'a Example,
+        options: &'a Options,
+        ctx: &'a Context,
+        who: &'static str,
+    ) -> Self {
+        Self {
+            example,
+            options,
+            ctx,
+            transcript: Arc::new(Mutex::new(Transcript::new(Instant::now()))),
+            vars: Bindings::new(),
+            steps: Vec::new(),
+            verdict: Verdict::Ok,
+            blocked_by: None,
+            given: None,
+            conns: BTreeMap::new(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            process: None,
+            stderr: Tail::default(),
+            who,
+        }
+    }
+
+    fn note(&self, text: impl Into<String>) {
+        lock(&self.transcript).note(text);
+    }
+
+    /// Records a step's check; whether the case goes on.
+    ///
+    /// A `given` step is graded loosely: what is merely NON-STRICT about it
+    /// is another case's business, and when it fails the case is BLOCKED by
+    /// the rule it relies on instead of FAILED for its own.
+    fn record(&mut self, line: usize, source: &str, mut check: Check) -> bool {
+        for (name, value) in &check.bindings {
+            self.vars.insert(name.clone(), value.clone());
+        }
+        let mut verdict = check.verdict();
+        if let Some(rule) = &self.given {
+            match verdict {
+                Verdict::Error => {}
+                v if v >= Verdict::Failed => {
+                    verdict = Verdict::Blocked;
+                    for finding in &mut check.findings {
+                        if finding.severity == Verdict::Failed {
+                            finding.severity = Verdict::Blocked;
+                        }
+                    }
+                    self.blocked_by = Some(rule.clone());
+                }
+                _ => return true,
+            }
+        }
+        if verdict != Verdict::Ok {
+            self.steps.push(StepReport { line, source: source.to_owned(), verdict, check });
+            self.verdict = self.verdict.max(verdict);
+        }
+        verdict < Verdict::Blocked
+    }
+
+    /// A harness problem before any step could run.
+    fn setup_error(&mut self, message: String) {
+        let line = self.example.line;
+        let check = diagnose::one_finding(Verdict::Error, message, String::new(), String::new());
+        self.given = None;
+        self.record(line, "(setup)", check);
+    }
+
+    /// How the process ended, if it has, after giving it a moment to end:
+    /// a closed connection is often the first sign of a dying process.
+    async fn exit_note_settled(&mut self) -> Option<String> {
+        for _ in 0..20 {
+            match self.process.as_mut().map(|p| p.exited().is_some()) {
+                None => return None,
+                Some(true) => break,
+                Some(false) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        self.exit_note()
+    }
+
+    /// How the process ended, if it has: `the server process exited
+    /// with status 1`.
+    fn exit_note(&mut self) -> Option<String> {
+        let status = self.process.as_mut()?.exited()?;
+        Some(format!("the {} process {}", self.who, describe_exit(status)))
+    }
+
+    async fn conn(&mut self, n: u32) -> Result<&mut Conn, String> {
+        if !self.conns.contains_key(&n) {
+            let connect =
+                tokio::time::timeout(self.options.timeout, TcpStream::connect(self.addr)).await;
+            let stream = match connect {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return Err(format!("{error} ({})", self.addr)),
+                Err(_) => {
+                    return Err(format!(
+                        "no answer from {} within {} s (--timeout)",
+                        self.addr,
+                        self.options.timeout.as_secs_f64()
+                    ))
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            self.conns.insert(n, Conn::new(format!("C{n}"), stream, Arc::clone(&self.transcript)));
+        }
+        Ok(self.conns.get_mut(&n).expect("just inserted"))
+    }
+
+    /// A step that names a variable no line bound: a fault of the spec.
+    fn unbound(&mut self, line: usize, source: &str, name: &str) -> bool {
+        let check = diagnose::one_finding(
+            Verdict::Error,
+            format!("${{{name}}} was never bound"),
+            String::new(),
+            String::new(),
+        );
+        self.record(line, source, check)
+    }
+
+    /// `C1> …`.
+    async fn send(&mut self, line: usize, source: &str, conn: u32, text: &Text) -> bool {
+        let bytes = match text.render(&self.vars) {
+            Ok(bytes) => bytes,
+            Err(name) => return self.unbound(line, source, &name),
+        };
+        let timeout = self.options.timeout;
+        let written = match self.conn(conn).await {
+            Ok(c) => c.write(&bytes, timeout).await,
+            Err(error) => {
+                let exited = self.exit_note_settled().await;
+                let check =
+                    diagnose::connect_failure(conn, &error, exited, escape_for_transcript(&bytes));
+                return self.record(line, source, check);
+            }
+        };
+        if let Err(error) = written {
+            // The read that follows reports it; note it here.
+            self.note(format!("C{conn}: the write failed: {error}"));
+        }
+        true
+    }
+
+    /// `C1< …`.
+    async fn expect(&mut self, line: usize, source: &str, conn: u32, expect: &Expect) -> bool {
+        let timeout = self.options.timeout;
+        let expected = match expect {
+            Expect::Json { pattern, .. } => {
+                super::matcher::python_json(&pattern.to_display_value(&self.vars))
+            }
+            Expect::Exact { text, .. } => text.display(&self.vars),
+            Expect::AnyError => "any {\"status\": \"ERROR\", …} reply".into(),
+            Expect::AnyReply => "any reply".into(),
+        };
+        let outcome = match self.conn(conn).await {
+            Ok(c) => c.read_reply(timeout).await,
+            Err(error) => {
+                let exited = self.exit_note_settled().await;
+                let check = diagnose::connect_failure(conn, &error, exited, expected);
+                return self.record(line, source, check);
+            }
+        };
+        let failure = match outcome {
+            ReadOutcome::Reply(reply) => {
+                let check = if self.given.is_some() {
+                    check_given_reply(expect, &reply, &self.vars)
+                } else {
+                    let mut check = check_reply(expect, &reply, &self.vars, self.ctx);
+                    let c = &self.conns[&conn];
+                    let command = c.commands.get(c.replies.saturating_sub(1)).cloned();
+                    server::unknown_command_hint(&mut check, &reply, command.as_deref());
+                    check
+                };
+                return self.record(line, source, check);
+            }
+            ReadOutcome::Closed { partial } => ReadFailure::Closed { partial },
+            ReadOutcome::TimedOut { partial } => ReadFailure::TimedOut { partial },
+            ReadOutcome::TooLong { partial } => ReadFailure::TooLong { partial, limit: MAX_REPLY },
+            ReadOutcome::Failed(error) => ReadFailure::Io(error),
+        };
+        let exited = match failure {
+            ReadFailure::TimedOut { .. } => self.exit_note(),
+            _ => self.exit_note_settled().await,
+        };
+        let c = &self.conns[&conn];
+        let facts = ConnFacts {
+            conn,
+            requests: c.requests,
+            replies: c.replies,
+            last_write_requests: c.last_write_requests,
+            last_reply_error: c.last_reply_error,
+            other_answered: self
+                .conns
+                .iter()
+                .find(|(n, c)| **n != conn && c.replies > 0)
+                .map(|(n, _)| *n),
+            exited,
+            who: self.who,
+            timeout_secs: timeout.as_secs_f64(),
+        };
+        let eof = c.eof;
+        let check = diagnose::read_failure(&failure, &facts, expected);
+        if check.actual.is_empty() && !eof {
+            self.note(format!("C{conn}: nothing came within {} s", timeout.as_secs_f64()));
+        }
+        self.record(line, source, check)
+    }
+
+    /// Closes the connections, recording bytes nobody read.
+    fn close_conns(&mut self) {
+        for (n, conn) in std::mem::take(&mut self.conns) {
+            if !conn.buf.is_empty() {
+                lock(&self.transcript).bytes(format!("C{n} <"), &conn.buf);
+                self.note(format!("C{n}: the bytes above arrived but no step read them"));
+            }
+        }
+    }
+
+    /// The server's or client's last standard error lines, into the
+    /// transcript (when the case did not pass).
+    fn attach_stderr(&mut self) {
+        if self.verdict < Verdict::Blocked {
+            return;
+        }
+        let lines = self.stderr.last_lines(20);
+        if !lines.is_empty() {
+            let mut t = lock(&self.transcript);
+            t.note(format!("the last lines the {} wrote to standard error:", self.who));
+            for line in lines {
+                t.bytes("stderr", line.as_bytes());
+            }
+        }
+    }
+
+    fn finish(self) -> CaseResult {
+        let transcript = lock(&self.transcript);
+        CaseResult {
+            id: self.example.id.clone(),
+            rule: self.example.rule.clone(),
+            level: self.example.level,
+            kind: self.example.kind,
+            spec_line: self.example.line,
+            verdict: self.verdict,
+            steps: self.steps.clone(),
+            transcript: transcript.entries.clone(),
+            duration: transcript.elapsed(),
+            blocked_by: self.blocked_by.clone(),
+            missing_command: None,
+        }
+    }
+}
+
+/// A reference server in this process, for one case.
+struct InProcess {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<()>,
+}
+
+impl InProcess {
+    async fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SharedChat::new(UserDirectory::builtin()));
+        let (tx, rx) = oneshot::channel::<()>();
+        let server =
+            crate::server::run(listener, state, crate::server::Config::default(), async move {
+                let _ = rx.await;
+            });
+        // The reference server's log lines are not the runner's output.
+        let handle =
+            tokio::spawn(server.with_subscriber(tracing::subscriber::NoSubscriber::default()));
+        Ok(Self { addr, shutdown: Some(tx), handle })
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.handle).await.is_err() {
+            self.handle.abort();
+        }
+    }
+}
+
