@@ -9,6 +9,7 @@
 //! a case that could not run (refused, the process exited, a runner fault)
 //! is ERROR.
 
+use super::cause::Cause;
 use super::matcher::{Check, Finding, Verdict};
 use super::transcript::escape_for_transcript;
 
@@ -74,8 +75,12 @@ pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) 
     let who = facts.who;
     let n = facts.conn;
     let secs = facts.timeout_secs;
+    let mut cause = None;
     let message = match failure {
         ReadFailure::Closed { partial } if partial.is_empty() => {
+            if facts.last_reply_error {
+                cause = Some(Cause::ClosesAfterError);
+            }
             let (after_error, why) = if facts.last_reply_error {
                 (", right after an error reply", "an error reply never closes the connection")
             } else {
@@ -98,12 +103,14 @@ pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) 
                 facts.replies, facts.requests
             );
             if facts.replies > 0 && facts.last_write_requests > 1 {
+                cause = Some(Cause::MergedPipelining);
                 message.push_str(&format!(
                     "; the last write held {} requests, and each \\r\\n ends one request (TRANS-3): a server that takes whatever one read returns as one request answers them as one",
                     facts.last_write_requests
                 ));
             } else if facts.replies == 0 {
                 if let Some(other) = facts.other_answered {
+                    cause = Some(Cause::OneConnectionAtATime);
                     message.push_str(&format!(
                         ", while C{other} is open and was answered: does the {who} serve only one connection at a time?"
                     ));
@@ -123,7 +130,9 @@ pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) 
             )
         }
     };
-    one_finding(Verdict::Failed, message, expected, shown)
+    let mut check = one_finding(Verdict::Failed, message, expected, shown);
+    check.findings[0].cause = cause;
+    check
 }
 
 /// The verdict of a connection that could not be opened: the case could
@@ -156,14 +165,14 @@ mod tests {
         assert_eq!(later.verdict(), Verdict::Failed);
         assert!(first.headline().unwrap().contains("no reply within 2 s (--timeout"));
         assert!(later.headline().unwrap().contains("the last write held 2 requests"));
+        assert_eq!(later.findings[0].cause, Some(Cause::MergedPipelining));
+        assert_eq!(first.findings[0].cause, None);
     }
 
     #[test]
     fn a_process_that_exited_makes_any_failure_an_error() {
-        let gone = ConnFacts {
-            exited: Some("the server process exited with status 1".into()),
-            ..facts()
-        };
+        let gone =
+            ConnFacts { exited: Some("the server process exited with status 1".into()), ..facts() };
         for failure in [
             ReadFailure::TimedOut { partial: vec![] },
             ReadFailure::Closed { partial: b"{".to_vec() },

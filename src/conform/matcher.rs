@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::cause::{is_stripped, Cause};
 use super::diff::{align_keys, diff_lines, pretty, DiffLine};
 use crate::spec::pattern::{escape_bytes, is_lower_uuid, Bindings, Json, Seg, Text, VarKind};
 use crate::spec::{Action, Expect, Spec};
@@ -75,11 +76,20 @@ pub struct Finding {
     /// what `--accept-wording` accepts in a MUST case.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wording: bool,
+    /// A mistake known to show up in many cases, when this is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl Finding {
     pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity, path: path.into(), message: message.into(), wording: false }
+        Self { severity, path: path.into(), message: message.into(), wording: false, cause: None }
+    }
+
+    /// The same finding, tagged with its known cause.
+    pub fn because(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
     }
 
     /// `path: message`, or the message alone.
@@ -199,14 +209,13 @@ pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &C
     }
     if !reply.terminated {
         let tail = &reply.bytes[reply.body().len()..];
-        check.push(
-            Verdict::Failed,
-            "",
-            format!(
-                "the reply does not end with \\r\\n\\r\\n: it ends with \"{}\" and then nothing more came (TRANS-2)",
-                escape_bytes(tail)
-            ),
+        let message = format!(
+            "the reply does not end with \\r\\n\\r\\n: it ends with \"{}\" and then nothing more came (TRANS-2)",
+            escape_bytes(tail)
         );
+        check
+            .findings
+            .push(Finding::new(Verdict::Failed, "", message).because(Cause::NoTerminator));
     }
     match expect {
         Expect::Json { pattern, unordered } => {
@@ -315,12 +324,19 @@ pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -
             Json::Scalar(expected) if key == "status" => {
                 if object.get(key) != Some(expected) {
                     let got = object.get(key).map_or("no \"status\" key".into(), short);
-                    check.push(Verdict::Failed, ".status", format!("expected {}, got {got}", short(expected)));
+                    check.push(
+                        Verdict::Failed,
+                        ".status",
+                        format!("expected {}, got {got}", short(expected)),
+                    );
                 }
             }
             Json::Bind(name, _) => {
                 let value = object.get(key).or_else(|| {
-                    object.iter().find(|(k, _)| k.to_ascii_lowercase().contains("token")).map(|(_, v)| v)
+                    object
+                        .iter()
+                        .find(|(k, _)| k.to_ascii_lowercase().contains("token"))
+                        .map(|(_, v)| v)
                 });
                 match value {
                     Some(Value::String(text)) if !text.is_empty() => {
@@ -328,7 +344,11 @@ pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -
                             check.bindings.push((name.clone(), text.clone()));
                         }
                     }
-                    _ => check.push(Verdict::Failed, format!(".{key}"), format!("no {key} in the reply")),
+                    _ => check.push(
+                        Verdict::Failed,
+                        format!(".{key}"),
+                        format!("no {key} in the reply"),
+                    ),
                 }
             }
             _ => {}
@@ -364,7 +384,7 @@ fn parse_body(reply: &ReplyBytes, check: &mut Check) -> Option<Value> {
         Err(error) => {
             let mut message = format!("the reply is not JSON ({error})");
             message.push_str(&not_json_hint(body));
-            check.push(Verdict::Failed, "", message);
+            check.findings.push(Finding::new(Verdict::Failed, "", message).because(Cause::NotJson));
             None
         }
     }
@@ -503,6 +523,15 @@ impl Matcher<'_> {
                             finding.wording = true;
                             self.findings.push(finding);
                         }
+                    }
+                    (Value::String(e), Value::String(s)) if is_stripped(e, s) => {
+                        let message = format!(
+                            "expected {e:?}, got {s:?}: the white space at the ends is gone"
+                        );
+                        self.findings.push(
+                            Finding::new(Verdict::Failed, path, message)
+                                .because(Cause::StrippedText),
+                        );
                     }
                     _ => self.fail(path, format!("expected {}, got {}", short(expected), short(a))),
                 }

@@ -14,6 +14,7 @@
 //! | [`diff`] | pure: line diffs and JSON pretty-printing for failure reports |
 //! | [`select`] | pure: `--case` patterns, `--level`, the `--expect` file |
 //! | [`transcript`] | the record of a case's traffic, bytes escaped |
+//! | [`cause`] | pure: mistakes that show up in many cases, each with its fix |
 //! | [`diagnose`] | pure: what a failed read or connect means, and its verdict |
 //! | [`outcome`] | pure data: the result of a case and of its steps |
 //! | [`report`] | pure: grading, the text summary, `--json`, `--junit` |
@@ -23,6 +24,7 @@
 //! The examples come from [`crate::spec`]; the specification is compiled in,
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
 
+pub mod cause;
 pub mod diagnose;
 pub mod diff;
 pub mod framing;
@@ -44,9 +46,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 use self::matcher::{Context, Verdict};
+use self::outcome::Progress;
 use self::process::shell_quote;
 use self::report::{Graded, Style};
-use self::outcome::Progress;
 use self::run::{ClientTarget, Options, ServerTarget};
 use self::select::{case_patterns, Expectations};
 use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};

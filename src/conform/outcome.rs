@@ -69,4 +69,3 @@ pub enum Progress<'a> {
     Start { example: &'a Example, index: usize, total: usize },
     Done { result: &'a CaseResult, index: usize, total: usize },
 }
-

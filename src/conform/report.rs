@@ -521,7 +521,12 @@ pub fn junit_report(
                 );
             }
             (_, v @ (Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented)) => {
-                let _ = writeln!(out, ">\n      <failure message=\"{}\" type=\"{v}\">{}</failure>\n    </testcase>", message(), detail());
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\" type=\"{v}\">{}</failure>\n    </testcase>",
+                    message(),
+                    detail()
+                );
             }
             (_, Verdict::Error) => {
                 let _ = writeln!(

@@ -548,4 +548,3 @@ pub async fn run_client_case(
     // Standard error is in the transcript already, line by line.
     run.finish()
 }
-

@@ -176,7 +176,11 @@ impl Conn {
 
     /// Sends a request and reads its reply, for setup; `None` on any
     /// trouble.
-    pub(super) async fn ask(&mut self, request: &[u8], timeout: Duration) -> Result<ReplyBytes, String> {
+    pub(super) async fn ask(
+        &mut self,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<ReplyBytes, String> {
         self.write(request, timeout).await?;
         match self.read_reply(timeout).await {
             ReadOutcome::Reply(reply) => Ok(reply),
@@ -189,4 +193,3 @@ impl Conn {
         }
     }
 }
-

@@ -52,7 +52,9 @@ fn blank(value: Value, word: &str) -> Value {
     match value {
         Value::String(s) => Value::String(s.replace(word, "…")),
         Value::Array(items) => Value::Array(items.into_iter().map(|v| blank(v, word)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, blank(v, word))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, blank(v, word))).collect())
+        }
         other => other,
     }
 }
@@ -117,9 +119,9 @@ fn token(bytes: &[u8]) -> Option<String> {
     let body = bytes.strip_suffix(b"\r\n\r\n").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(body.trim_ascii()).ok()?;
     let object = value.as_object()?;
-    let token = object
-        .get("tokenid")
-        .or_else(|| object.iter().find(|(k, _)| k.to_ascii_lowercase().contains("token")).map(|(_, v)| v))?;
+    let token = object.get("tokenid").or_else(|| {
+        object.iter().find(|(k, _)| k.to_ascii_lowercase().contains("token")).map(|(_, v)| v)
+    })?;
     Some(token.as_str()?.to_owned())
 }
 
@@ -200,7 +202,10 @@ mod tests {
 
     #[test]
     fn tokens_are_found_under_any_token_key() {
-        assert_eq!(token(b"{\"status\": \"OK\", \"tokenid\": \"abc\"}\r\n\r\n").as_deref(), Some("abc"));
+        assert_eq!(
+            token(b"{\"status\": \"OK\", \"tokenid\": \"abc\"}\r\n\r\n").as_deref(),
+            Some("abc")
+        );
         assert_eq!(token(b"{\"status\": \"OK\", \"token\": \"xyz\"}").as_deref(), Some("xyz"));
         assert_eq!(token(b"{\"status\": \"ERROR\"}"), None);
     }

@@ -377,4 +377,3 @@ fn shell(command_line: &str) -> Command {
         cmd
     }
 }
-
