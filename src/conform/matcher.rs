@@ -241,6 +241,7 @@ pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &C
                 check.bindings = bound;
                 return check;
             }
+            check.expected = text.display_against(&reply.bytes, vars);
             let Some(pattern) = meaning else {
                 check.push(Verdict::Failed, "", "the bytes differ from the spec's");
                 check.diff = byte_diff(&check.expected, &check.actual);
@@ -848,6 +849,7 @@ pub fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context)
         check.bindings = bound;
         return check;
     }
+    check.expected = expected.display_against(actual.as_bytes(), vars);
     check.diff = byte_diff(&check.expected, &check.actual);
     if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
         check.bindings = bound;
@@ -914,6 +916,7 @@ pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
         check.bindings = bound;
         return check;
     }
+    check.expected = expected.display_against(actual.as_bytes(), vars);
     check.diff = byte_diff(&check.expected, &check.actual);
     if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
         check.bindings = bound;

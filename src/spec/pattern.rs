@@ -237,6 +237,51 @@ impl Text {
         out
     }
 
+    /// The expectation as [`display`](Self::display) writes it, but with
+    /// each variable the pattern would bind filled in from `actual` where
+    /// the text around it agrees, so that a diff against `actual` points
+    /// at the real difference (a missing trailing space, a missing
+    /// terminator), not at a `${T:uuid}` placeholder.
+    pub fn display_against(&self, actual: &[u8], vars: &Bindings) -> String {
+        let mut filled = vars.clone();
+        let mut at = 0;
+        for (i, seg) in self.segs.iter().enumerate() {
+            let rest = &actual[at.min(actual.len())..];
+            match seg {
+                Seg::Lit(bytes) => {
+                    if !rest.starts_with(bytes) {
+                        break;
+                    }
+                    at += bytes.len();
+                }
+                Seg::Ref(name) => match vars.get(name) {
+                    Some(value) if rest.starts_with(value.as_bytes()) => at += value.len(),
+                    _ => break,
+                },
+                Seg::Bind(name, _) => {
+                    // Up to the next literal, or the rest.
+                    let end = match self.segs.get(i + 1) {
+                        // Where the longest start of the next literal
+                        // occurs: the text after the variable may itself
+                        // be what differs.
+                        Some(Seg::Lit(next)) if !next.is_empty() => (1..=next.len())
+                            .rev()
+                            .find_map(|k| rest.windows(k).position(|w| w == &next[..k]))
+                            .unwrap_or(rest.len()),
+                        _ => rest.len(),
+                    };
+                    let Ok(value) = std::str::from_utf8(&rest[..end]) else { break };
+                    if value.is_empty() {
+                        break;
+                    }
+                    filled.entry(name.clone()).or_insert_with(|| value.to_owned());
+                    at += end;
+                }
+            }
+        }
+        self.display(&filled)
+    }
+
     /// Matches `actual` against this pattern as a whole; on success returns
     /// the new bindings (in order).
     pub fn matches(&self, actual: &[u8], vars: &Bindings) -> Option<Vec<(String, String)>> {
@@ -545,6 +590,25 @@ mod tests {
         let p = Text::parse("Command ${T}:").unwrap();
         assert!(p.matches(format!("Command {UUID}:").as_bytes(), &vars(&[("T", UUID)])).is_some());
         assert!(p.matches(b"Command :", &vars(&[("T", UUID)])).is_none());
+    }
+
+    #[test]
+    fn display_against_fills_placeholders_from_the_actual_text() {
+        let t = Text::parse(r"username messi logged in, token ${T:uuid}\x20").unwrap();
+        let actual = b"username messi logged in, token 4c908ff6-3c15-4052-a98a-095d2454cf93";
+        // The only difference left is the trailing space.
+        assert_eq!(
+            t.display_against(actual, &Bindings::new()),
+            "username messi logged in, token 4c908ff6-3c15-4052-a98a-095d2454cf93 "
+        );
+        let reply = Text::parse(r#"{"status": "OK", "tokenid": "${T:uuid}"}\r\n\r\n"#).unwrap();
+        let got = b"{\"status\": \"OK\", \"tokenid\": \"abc\"}\r\n";
+        assert_eq!(
+            reply.display_against(got, &Bindings::new()),
+            r#"{"status": "OK", "tokenid": "abc"}\r\n\r\n"#
+        );
+        // Where the text disagrees before the variable, it stays a placeholder.
+        assert_eq!(t.display_against(b"Login OK", &Bindings::new()), t.display(&Bindings::new()));
     }
 
     #[test]
