@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use progjar_chat::conform::matcher::{Context, Verdict};
-use progjar_chat::conform::report::{self, case_detail};
 use progjar_chat::conform::outcome::CaseResult;
+use progjar_chat::conform::report::{self, case_detail};
 use progjar_chat::conform::run::{self, ClientTarget, Options, ServerTarget};
 use progjar_chat::conform::select::Expectations;
 use progjar_chat::spec::{self, Kind, Level, Spec};

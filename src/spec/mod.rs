@@ -535,8 +535,8 @@ fn given_rule(
     // A client example's `C1>` lines talk to the reference server.
     let rules_of = if key == 0 { kind } else { Kind::Server };
     if let Some(text) = written {
-        let command = command_of(text)
-            .ok_or("a `given` write must start with a command word".to_owned())?;
+        let command =
+            command_of(text).ok_or("a `given` write must start with a command word".to_owned())?;
         last.insert(key, command);
     }
     let command = last.get(&key).ok_or(
