@@ -20,9 +20,9 @@ use progjar_chat::conform::select::Expectations;
 use progjar_chat::spec::{self, Kind, Level, Spec};
 
 /// Fewer examples than this means the parser lost some.
-const MIN_EXAMPLES: usize = 45;
-const MIN_SERVER_EXAMPLES: usize = 34;
-const MIN_CLIENT_EXAMPLES: usize = 10;
+const MIN_EXAMPLES: usize = 91;
+const MIN_SERVER_EXAMPLES: usize = 70;
+const MIN_CLIENT_EXAMPLES: usize = 21;
 
 fn load() -> (String, Spec) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/PROTOCOL.md");

@@ -332,7 +332,17 @@ pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -
                     );
                 }
             }
-            Json::Bind(name, _) => {
+            // `${_:any}`, or any `any`, asks for nothing in a loose check.
+            Json::Bind(name, VarKind::Any) => {
+                if let (false, Some(value)) = (name == "_", object.get(key)) {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => python_json(other),
+                    };
+                    check.bindings.push((name.clone(), text));
+                }
+            }
+            Json::Bind(name, VarKind::Uuid) => {
                 let value = object.get(key).or_else(|| {
                     object
                         .iter()
@@ -1138,6 +1148,36 @@ mod tests {
             Verdict::Ok
         );
         assert_eq!(run(&Expect::AnyError, r#"{"status": "OK"}"#).verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn given_replies_are_checked_loosely() {
+        let loose = |p: &str, reply: &str| {
+            check_given_reply(
+                &json(p),
+                &ReplyBytes::terminated(format!("{reply}\r\n\r\n")),
+                &Bindings::new(),
+            )
+        };
+        let login = r#"{"status": "OK", "tokenid": "${T:uuid}"}"#;
+        // Another token key, another token form, an extra key: still a login.
+        let c = loose(login, r#"{"status": "OK", "token": "abc", "user": "messi"}"#);
+        assert_eq!(c.verdict(), Verdict::Ok);
+        assert_eq!(c.bindings, vec![("T".to_owned(), "abc".to_owned())]);
+        // Wording and missing keys of a logout are LOGOUT-1's business.
+        let logout = r#"{"status": "OK", "messages": "Anda berhasil logout!"}"#;
+        assert_eq!(loose(logout, r#"{"status": "OK"}"#).verdict(), Verdict::Ok);
+        assert_eq!(
+            loose(r#"{"status": "OK", "messages": "${_:any}"}"#, r#"{"status": "OK"}"#).verdict(),
+            Verdict::Ok
+        );
+        // Another status, no token, or no JSON at all: the setup failed.
+        assert_eq!(
+            loose(logout, r#"{"status": "ERROR", "message": "x"}"#).verdict(),
+            Verdict::Failed
+        );
+        assert_eq!(loose(login, r#"{"status": "OK"}"#).verdict(), Verdict::Failed);
+        assert_eq!(loose(login, r#"{'status': 'OK'}"#).verdict(), Verdict::Failed);
     }
 
     #[test]
