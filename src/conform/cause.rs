@@ -57,6 +57,20 @@ impl Cause {
         }
     }
 
+    /// The rules this mistake breaks. In a case of another rule, a finding
+    /// with this cause is noted and not counted, so that one mistake is
+    /// charged once (an empty list: it counts wherever it shows).
+    pub fn rules(self) -> &'static [&'static str] {
+        match self {
+            Cause::StrippedText => &["SEND-4", "SEND-6"],
+            Cause::NoTerminator => &["TRANS-2"],
+            Cause::NotJson
+            | Cause::MergedPipelining
+            | Cause::ClosesAfterError
+            | Cause::OneConnectionAtATime => &[],
+        }
+    }
+
     /// How to fix it, with the rule that says so.
     pub fn fix(self) -> &'static str {
         match self {

@@ -79,17 +79,38 @@ pub struct Finding {
     /// A mistake known to show up in many cases, when this is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The rules this difference is charged to, when it is charged to
+    /// some rules only (a reply text's wording, to the rule of that text;
+    /// a stripped message text, to the rules of the text). In a case of
+    /// another rule it is noted and not counted: one mistake, one rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub charged_to: Vec<String>,
 }
 
 impl Finding {
     pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity, path: path.into(), message: message.into(), wording: false, cause: None }
+        Self {
+            severity,
+            path: path.into(),
+            message: message.into(),
+            wording: false,
+            cause: None,
+            charged_to: Vec::new(),
+        }
     }
 
-    /// The same finding, tagged with its known cause.
+    /// The same finding, tagged with its known cause (and charged to the
+    /// cause's rules).
     pub fn because(mut self, cause: Cause) -> Self {
         self.cause = Some(cause);
+        self.charged_to = cause.rules().iter().map(|r| (*r).to_owned()).collect();
         self
+    }
+
+    /// Whether this finding counts in a case of `rule`; one that does not
+    /// is kept as a note.
+    pub fn counts_in(&self, rule: &str) -> bool {
+        self.charged_to.is_empty() || self.charged_to.iter().any(|r| r == rule)
     }
 
     /// `path: message`, or the message alone.
@@ -140,6 +161,8 @@ pub struct Context {
     /// that carries one of them in the wrong place is wrong, not merely
     /// worded differently.
     pub wordings: Vec<String>,
+    /// Reply text → the rule a wording difference of it is charged to.
+    pub homes: Vec<(String, String)>,
 }
 
 impl Context {
@@ -164,7 +187,7 @@ impl Context {
                 }
             }
         }
-        Self { wordings }
+        Self { wordings, homes: spec.text_homes.clone() }
     }
 }
 
@@ -301,10 +324,16 @@ pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &C
 }
 
 /// Checks the reply to a `given` step loosely: it is a JSON object with
-/// the status the step shows, and each variable the step binds is found,
-/// under its key or, for a token, under any key that names a token.
-/// Wording, form, extra keys and other data are other cases' business.
-pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -> Check {
+/// the status the step shows, each variable the step binds is found
+/// (under its key or, for a token, under any key that names a token), and
+/// the data the step shows (an inbox's mail, a list of users) is there.
+/// Wording, form, extra keys and token format are other cases' business.
+pub fn check_given_reply(
+    expect: &Expect,
+    reply: &ReplyBytes,
+    vars: &Bindings,
+    ctx: &Context,
+) -> Check {
     let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
     let pattern = match expect {
         Expect::Json { pattern, .. } => pattern,
@@ -362,7 +391,27 @@ pub fn check_given_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings) -
                     ),
                 }
             }
-            _ => {}
+            // A wording: another case's business.
+            Json::Scalar(Value::String(_)) if is_wording_key(key) => {}
+            data => match object.get(key) {
+                Some(actual) => {
+                    let mut m = Matcher {
+                        vars,
+                        ctx,
+                        unordered: false,
+                        bound: Vec::new(),
+                        findings: Vec::new(),
+                    };
+                    m.value(data, actual, &format!(".{key}"), 1);
+                    check
+                        .findings
+                        .extend(m.findings.into_iter().filter(|f| f.severity >= Verdict::Failed));
+                    check.bindings.extend(m.bound);
+                }
+                None => {
+                    check.push(Verdict::Failed, format!(".{key}"), format!("no {key} in the reply"))
+                }
+            },
         }
     }
     check
@@ -532,6 +581,9 @@ impl Matcher<'_> {
                                 format!("message text differs: expected {e:?}, got {s:?}"),
                             );
                             finding.wording = true;
+                            if let Some((_, home)) = self.ctx.homes.iter().find(|(t, _)| t == e) {
+                                finding.charged_to = vec![home.clone()];
+                            }
                             self.findings.push(finding);
                         }
                     }
@@ -1157,6 +1209,7 @@ mod tests {
                 &json(p),
                 &ReplyBytes::terminated(format!("{reply}\r\n\r\n")),
                 &Bindings::new(),
+                &ctx(),
             )
         };
         let login = r#"{"status": "OK", "tokenid": "${T:uuid}"}"#;
@@ -1171,6 +1224,11 @@ mod tests {
             loose(r#"{"status": "OK", "messages": "${_:any}"}"#, r#"{"status": "OK"}"#).verdict(),
             Verdict::Ok
         );
+        // The data a setup shows must be there: an inbox that is not empty.
+        let empty = r#"{"status": "OK", "messages": {}}"#;
+        assert_eq!(loose(empty, r#"{"status": "OK", "messages": {}}"#).verdict(), Verdict::Ok);
+        let full = r#"{"status": "OK", "messages": {"messi": [{"msg": "x"}]}}"#;
+        assert_eq!(loose(empty, full).verdict(), Verdict::Failed);
         // Another status, no token, or no JSON at all: the setup failed.
         assert_eq!(
             loose(logout, r#"{"status": "ERROR", "message": "x"}"#).verdict(),

@@ -203,9 +203,18 @@ pub enum Expect {
 pub struct Spec {
     pub rules: Vec<Rule>,
     pub examples: Vec<Example>,
+    /// Each reply text of the index (`## Reply texts and the rules that
+    /// use them`) with the first rule it lists: the rule a wording
+    /// difference of that text is charged to.
+    pub text_homes: Vec<(String, String)>,
 }
 
 impl Spec {
+    /// The rule a reply text belongs to, from the index of reply texts.
+    pub fn home_of_text(&self, text: &str) -> Option<&str> {
+        self.text_homes.iter().find(|(t, _)| t == text).map(|(_, r)| r.as_str())
+    }
+
     /// The rule an example belongs to.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
@@ -286,6 +295,7 @@ pub fn parse(markdown: &str) -> Result<Spec, Vec<SpecError>> {
         prev_blank = line.trim().is_empty();
         i += 1;
     }
+    spec.text_homes = text_homes(&lines);
     let mut seen = HashMap::new();
     for rule in &spec.rules {
         if let Some(first) = seen.insert(rule.id.clone(), rule.line) {
@@ -310,6 +320,38 @@ pub fn parse(markdown: &str) -> Result<Spec, Vec<SpecError>> {
         errors.sort_by_key(|e| e.line);
         Err(errors)
     }
+}
+
+/// The heading of the index of reply texts.
+const TEXT_INDEX: &str = "## Reply texts and the rules that use them";
+
+/// Reads the index of reply texts: rows `| `TEXT` | where | [RULE](#RULE), … |`.
+/// A row may name several texts; a row that links no rule is skipped.
+fn text_homes(lines: &[&str]) -> Vec<(String, String)> {
+    let mut homes = Vec::new();
+    let Some(start) = lines.iter().position(|l| l.trim() == TEXT_INDEX) else { return homes };
+    for line in lines[start + 1..].iter().take_while(|l| !l.starts_with("## ")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(first), Some(last)) = (cells.first(), cells.last()) else { continue };
+        if !first.starts_with("| `") {
+            continue;
+        }
+        let Some(rule) = last.split_once("[").and_then(|(_, r)| r.split_once(']')).map(|(r, _)| r)
+        else {
+            continue;
+        };
+        if !is_rule_id(rule) {
+            continue;
+        }
+        let texts = first.trim_start_matches('|').trim();
+        for text in texts.split("`, `") {
+            let text = text.trim_matches('`');
+            if !text.is_empty() {
+                homes.push((text.to_owned(), rule.to_owned()));
+            }
+        }
+    }
+    homes
 }
 
 /// Checks coverage both ways: every rule has at least one example, every
@@ -452,15 +494,20 @@ fn parse_example(
     // client's standard input), for the `given` reads that follow it.
     let mut last_given: HashMap<u32, String> = HashMap::new();
     for &(n, src) in body {
-        let (given, line) = match src.strip_prefix("given ") {
-            Some(rest) => (true, rest),
-            None => (false, src),
+        // `given STEP`, or `given RULE-ID STEP` to name the rule it
+        // relies on when the command alone does not tell.
+        let (given, explicit, line) = match src.strip_prefix("given ") {
+            Some(rest) => match rest.split_once(' ') {
+                Some((rule, step)) if is_rule_id(rule) => (true, Some(rule.to_owned()), step),
+                _ => (true, None, rest),
+            },
+            None => (false, None, src),
         };
         match parse_step(line, kind) {
             Ok(Some(action)) => {
                 let given = if given {
                     match given_rule(kind, &action, &mut last_given) {
-                        Ok(rule) => Some(rule),
+                        Ok(rule) => Some(explicit.unwrap_or(rule)),
                         Err(message) => {
                             errors.push(SpecError {
                                 line: n,
@@ -791,6 +838,22 @@ U< username messi logged in, token ${T:uuid}\x20
         assert!(errors[0].contains("line 3: rule A-1 already defined at line 1"));
         assert!(errors[1].contains("line 5: rule A-2: expected ` (LEVEL; source)`"));
         assert!(errors[2].contains("line 7: rule A-3: level must be MUST or SHOULD"));
+    }
+
+    #[test]
+    fn reply_texts_have_a_home_rule() {
+        let doc = "## Reply texts and the rules that use them\n\n| text | where | rules |\n|---|---|---|\n| `User Tidak Ada` | auth | [AUTH-2](#AUTH-2), [TRANS-2](#TRANS-2) |\n| `A`, `B` | limits | [§12](#x) (no rules) |\n\n## 1. Next\n";
+        let spec = parse(doc).unwrap();
+        assert_eq!(spec.text_homes, vec![("User Tidak Ada".to_owned(), "AUTH-2".to_owned())]);
+        let shipped = parse(PROTOCOL_MD).unwrap();
+        for (text, rule) in [
+            ("User Tidak Ada", "AUTH-2"),
+            ("Informasi tidak ditemukan", "ERR-3"),
+            ("**Protocol Tidak Benar", "ERR-1"),
+            ("Anda berhasil logout!", "LOGOUT-1"),
+        ] {
+            assert_eq!(shipped.home_of_text(text), Some(rule), "{text}");
+        }
     }
 
     #[test]

@@ -139,6 +139,21 @@ impl<'a> CaseRun<'a> {
         for (name, value) in &check.bindings {
             self.vars.insert(name.clone(), value.clone());
         }
+        // A difference charged to other rules is noted, not counted here.
+        for finding in &mut check.findings {
+            if finding.severity < Verdict::Error
+                && finding.severity > Verdict::Ok
+                && !finding.counts_in(&self.example.rule)
+            {
+                finding.severity = Verdict::Ok;
+                let note = format!(
+                    "line {line}: {} (counted under {}, not in this case)",
+                    finding.render(),
+                    finding.charged_to.join(", ")
+                );
+                lock(&self.transcript).note(note);
+            }
+        }
         let mut verdict = check.verdict();
         if let Some(rule) = &self.given {
             match verdict {
@@ -267,7 +282,7 @@ impl<'a> CaseRun<'a> {
         let failure = match outcome {
             ReadOutcome::Reply(reply) => {
                 let check = if self.given.is_some() {
-                    check_given_reply(expect, &reply, &self.vars)
+                    check_given_reply(expect, &reply, &self.vars, self.ctx)
                 } else {
                     let mut check = check_reply(expect, &reply, &self.vars, self.ctx);
                     let c = &self.conns[&conn];
