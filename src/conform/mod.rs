@@ -17,7 +17,8 @@
 //! | [`cause`] | pure: mistakes that show up in many cases, each with its fix |
 //! | [`diagnose`] | pure: what a failed read or connect means, and its verdict |
 //! | [`outcome`] | pure data: the result of a case and of its steps |
-//! | [`report`] | pure: grading, the text summary, `--json`, `--junit` |
+//! | [`triage`] | pure: results per rule, most urgent first; missing commands, blockers, shared causes |
+//! | [`report`] | pure: grading, the overall result, the text report, `--json`, `--junit` |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
 //!
@@ -35,6 +36,7 @@ pub mod report;
 pub mod run;
 pub mod select;
 pub mod transcript;
+pub mod triage;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -48,7 +50,7 @@ use serde_json::json;
 use self::matcher::{Context, Verdict};
 use self::outcome::Progress;
 use self::process::shell_quote;
-use self::report::{Graded, Style};
+use self::report::{Graded, Policy, Style};
 use self::run::{ClientTarget, Options, ServerTarget};
 use self::select::{case_patterns, Expectations};
 use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};
@@ -60,10 +62,16 @@ pub const EXIT_RUNNER: u8 = 2;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Verdicts: OK; NON-STRICT (right status and shape, but a message text, the \
-    byte form or an ordering differs from the spec's exact wording); FAILED; ERROR (the case could \
-    not run: refused, timeout, the program died).\n\n\
-    Exit codes: 0 no MUST case FAILED or ERROR (not counting those listed in --expect); 1 some \
-    did; 2 the runner could not work (bad arguments, nothing listening)."
+    byte form or an ordering differs from the spec's exact wording); NOT-IMPLEMENTED (the \
+    implementation lacks a command the case uses; not run); BLOCKED (a step that only prepares \
+    the case failed: fix the rule it names first); FAILED (a wrong answer, or none); ERROR (the \
+    case could not run: refused, the program died, a runner fault).\n\n\
+    Result, the last line: DOES NOT CONFORM when a MUST case is FAILED, ERROR, BLOCKED or \
+    NOT-IMPLEMENTED; else CONFORMS EXCEPT WORDING when a MUST case is NON-STRICT because a reply \
+    text is worded otherwise than the spec's; else CONFORMS. Other NON-STRICT differences and \
+    SHOULD cases never change the result. Cases listed in --expect do not count.\n\n\
+    Exit codes: 0 conforms (or conforms except wording, with --accept-wording); 1 does not, or \
+    conforms except wording; 2 the runner could not work (bad arguments, nothing listening)."
 )]
 pub struct ConformArgs {
     #[command(subcommand)]
@@ -149,6 +157,10 @@ struct CommonArgs {
     /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.
     #[arg(long)]
     strict: bool,
+    /// Accept reply texts worded otherwise than the spec's (e.g. English error
+    /// messages): "conforms except wording" then exits 0.
+    #[arg(long)]
+    accept_wording: bool,
     /// A file of cases expected to fail, one per line: `CASE-ID  reason`
     /// (`#` starts a comment line). The exit code then follows new failures only.
     #[arg(long, value_name = "FILE")]
@@ -223,6 +235,9 @@ impl Invocation<'_> {
         }
         if self.common.strict {
             parts.push("--strict".into());
+        }
+        if self.common.accept_wording {
+            parts.push("--accept-wording".into());
         }
         if let Some(spec) = &self.common.spec {
             parts.extend(["--spec".into(), shell_quote(&spec.display().to_string())]);
@@ -329,6 +344,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     let options =
         Options { timeout: common.timeout, startup: startup.unwrap_or(Duration::from_secs(10)) };
     let ctx = Context::from_spec(&spec);
+    let policy = Policy { strict: common.strict, accept_wording: common.accept_wording };
     let results = runtime.block_on(async {
         let target = match preflight(&mut under).await {
             Ok(target) => target,
@@ -351,7 +367,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
                     print!("\r\x1b[2K");
                 }
                 let one = [result.clone()];
-                let g = report::grade(&one, common.strict, &expectations);
+                let g = report::grade_with(&one, policy, &expectations);
                 println!("{}", report::case_line(&g[0], style));
             }
         };
@@ -370,10 +386,14 @@ pub fn main(args: ConformArgs) -> ExitCode {
     };
     let style =
         Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
-    let graded = report::grade(&results, common.strict, &expectations);
+    let graded = report::grade_with(&results, policy, &expectations);
     let invocation = Invocation { under: &under, common: &common, startup };
-    print_details(&graded, &spec, &invocation, common.verbose);
-    print!("{}", report::summary(&graded, &spec, style));
+    println!();
+    print!("{}", report::rules_section(&graded, style));
+    if !print_details(&graded, &spec, &invocation, common.verbose) {
+        println!();
+    }
+    print!("{}", report::summary(&graded, style));
     let rerun = |id: &str| invocation.rerun(id);
     if let Some(path) = &common.json {
         let header = json!({
@@ -383,6 +403,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
             "target": kind.as_str(),
             "under_test": describe_under(&under),
             "strict": common.strict,
+            "accept_wording": common.accept_wording,
             "timeout_ms": common.timeout.as_millis() as u64,
         });
         let value = report::json_report(&graded, &spec, header, &rerun);
@@ -514,7 +535,12 @@ fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArg
         "Testing {} against {count} case(s) of {spec_name}; timeout {} s per read{}.",
         describe_under(under),
         secs(common.timeout),
-        if common.strict { "; strict" } else { "" }
+        match (common.strict, common.accept_wording) {
+            (true, true) => "; strict; wording accepted",
+            (true, false) => "; strict",
+            (false, true) => "; wording accepted",
+            (false, false) => "",
+        }
     );
     match under {
         Under::Connect { .. } => println!(
@@ -529,22 +555,128 @@ fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArg
     println!();
 }
 
-fn print_details(graded: &[Graded<'_>], spec: &Spec, invocation: &Invocation<'_>, verbose: bool) {
+/// Prints the details of the cases that did not pass (all with
+/// `--verbose`); whether there were any.
+fn print_details(
+    graded: &[Graded<'_>],
+    spec: &Spec,
+    invocation: &Invocation<'_>,
+    verbose: bool,
+) -> bool {
     let shown: Vec<&Graded<'_>> = graded
         .iter()
         .filter(|g| verbose || g.verdict != Verdict::Ok || g.result.verdict != Verdict::Ok)
         .collect();
     if shown.is_empty() {
-        println!();
-        return;
+        return false;
     }
     println!();
     println!("Details");
     println!();
-    for g in shown {
+    // The cases a missing command kept from running: one line per command.
+    let triage = triage::triage(graded);
+    for missing in &triage.missing {
+        println!("{}", report::missing_detail(missing));
+    }
+    if !triage.missing.is_empty() {
+        println!();
+    }
+    // NON-STRICT cases in short; of the cases BLOCKED by one rule, or
+    // failing for one shared cause, the first in full and the others in
+    // short: one story told once.
+    // Per blocker: the case told in full, its headline, the others that say the same.
+    let mut told_blocker: Vec<(&str, &str, String, Vec<&str>)> = Vec::new();
+    // Each shared cause is told in full by its first MUST case, or its first.
+    let teller: Vec<(cause::Cause, &str)> = triage
+        .causes
+        .iter()
+        .map(|c| {
+            let first = c.cases.iter().find(|g| g.level == Level::Must).unwrap_or(&c.cases[0]);
+            (c.cause, first.result.id.as_str())
+        })
+        .collect();
+    let mut brief = false;
+    let mut shortened = false;
+    // Cases whose every finding has a cause another case tells: named once.
+    let mut same_cause: Vec<(&str, cause::Cause, Vec<&str>)> = Vec::new();
+    for g in shown.into_iter().filter(|g| g.verdict != Verdict::NotImplemented) {
+        let short = if verbose {
+            None
+        } else if g.verdict == Verdict::NonStrict {
+            Some(None)
+        } else if g.verdict == Verdict::Blocked {
+            let blocker = g.result.blocked_by.as_deref().unwrap_or("?");
+            let headline = g.result.headline();
+            match told_blocker.iter_mut().find(|(b, ..)| *b == blocker) {
+                Some((_, _, told, same)) if *told == headline => {
+                    same.push(&g.result.id);
+                    continue;
+                }
+                Some(_) => Some(None),
+                None => {
+                    told_blocker.push((blocker, &g.result.id, headline, Vec::new()));
+                    None
+                }
+            }
+        } else {
+            let causes: Vec<&(cause::Cause, &str)> = teller
+                .iter()
+                .filter(|(c, _)| {
+                    triage.causes.iter().any(|s| {
+                        s.cause == *c && s.cases.iter().any(|x| x.result.id == g.result.id)
+                    })
+                })
+                .collect();
+            let findings = || g.result.steps.iter().flat_map(|s| &s.check.findings);
+            match causes.first() {
+                Some((c, first)) if causes.iter().all(|(_, t)| *t != g.result.id) => {
+                    if findings().all(|f| f.cause.is_some()) {
+                        match same_cause.iter_mut().find(|(t, x, _)| t == first && x == c) {
+                            Some((_, _, ids)) => ids.push(&g.result.id),
+                            None => same_cause.push((first, *c, vec![&g.result.id])),
+                        }
+                        continue;
+                    }
+                    Some(Some(format!("(the same cause as {first}: {})", c.id())))
+                }
+                _ => None,
+            }
+        };
+        if let Some(note) = short {
+            println!("{}", report::case_brief(g, note.as_deref()));
+            brief = true;
+            shortened = true;
+            continue;
+        }
+        if std::mem::take(&mut brief) {
+            println!();
+        }
         let full = verbose || g.verdict >= Verdict::Failed;
         println!("{}", report::case_detail(g, spec, &invocation.rerun(&g.result.id), full));
     }
+    if brief {
+        println!();
+    }
+    let mut grouped = false;
+    for (blocker, first, _, ids) in told_blocker.iter().filter(|(.., ids)| !ids.is_empty()) {
+        println!("{}", report::same_blocker_line(blocker, first, ids));
+        grouped = true;
+    }
+    for (first, cause, ids) in &same_cause {
+        println!("{}", report::same_cause_line(first, *cause, ids));
+        grouped = true;
+    }
+    if grouped {
+        shortened = true;
+        println!();
+    }
+    if shortened {
+        println!(
+            "(Cases marked in short: -v shows each case in full, with its diff and transcript.)"
+        );
+        println!();
+    }
+    true
 }
 
 fn print_list(spec: &Spec, selected: &[&Example], spec_name: &str) {

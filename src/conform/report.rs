@@ -7,24 +7,39 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use super::cause::Cause;
 use super::matcher::Verdict;
 use super::outcome::CaseResult;
 use super::select::Expectations;
 use super::transcript;
+use super::triage::{compact_ids, triage, Missing, RuleResult, Urgency};
 use crate::spec::{Level, Spec, PROTOCOL_PATH};
 
-/// What a case means for the run, once expectations are applied.
+/// What a case means for the run, once `--strict`, `--accept-wording`
+/// and `--expect` are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Class {
-    /// Passed (OK or NON-STRICT), as expected.
+    /// Passed: OK, or NON-STRICT in a way that does not count.
     Pass,
-    /// Failed, and the expectations file says it would.
+    /// Fell short, and the expectations file says it would.
     KnownFailure,
-    /// Failed, and nothing said it would.
+    /// Fell short, and nothing said it would: FAILED, ERROR, BLOCKED,
+    /// NOT-IMPLEMENTED, or (in a MUST case, without `--accept-wording`)
+    /// NON-STRICT because of its wording.
     NewFailure,
     /// Listed as expected to fail, but passed.
     UnexpectedPass,
+}
+
+/// How a run is graded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `--strict`: NON-STRICT counts as FAILED, every case as MUST.
+    pub strict: bool,
+    /// `--accept-wording`: a MUST case NON-STRICT because of its wording
+    /// does not change the exit code.
+    pub accept_wording: bool,
 }
 
 /// A case result with the run's grading applied.
@@ -38,6 +53,11 @@ pub struct Graded<'a> {
     /// Why it is expected to fail, from `--expect`.
     pub expected_failure: Option<&'a str>,
     pub class: Class,
+    /// NON-STRICT (as counted) because a reply text is worded otherwise
+    /// than the spec's ([`CaseResult::wording`]).
+    pub wording: bool,
+    /// `wording`, and `--accept-wording` was given.
+    pub wording_accepted: bool,
 }
 
 impl Graded<'_> {
@@ -45,37 +65,102 @@ impl Graded<'_> {
     pub fn blocking(&self) -> bool {
         self.class == Class::NewFailure && self.level == Level::Must
     }
+
+    /// Whether this case makes the implementation not conform: a MUST case
+    /// FAILED, ERROR, BLOCKED or NOT-IMPLEMENTED that nothing expected.
+    pub fn nonconforming(&self) -> bool {
+        self.blocking() && self.verdict >= Verdict::NotImplemented
+    }
+
+    /// Whether this is a MUST case NON-STRICT because of its wording, and
+    /// not an expected failure (accepted with `--accept-wording` or not).
+    pub fn must_wording(&self) -> bool {
+        self.wording && self.level == Level::Must && self.class != Class::KnownFailure
+    }
 }
 
-/// Applies `--strict` and `--expect` to the results.
+/// Applies `--strict` and `--expect` to the results (wording not accepted).
 pub fn grade<'a>(
     results: &'a [CaseResult],
     strict: bool,
     expectations: &'a Expectations,
 ) -> Vec<Graded<'a>> {
+    grade_with(results, Policy { strict, accept_wording: false }, expectations)
+}
+
+/// Applies `--strict`, `--accept-wording` and `--expect` to the results.
+pub fn grade_with<'a>(
+    results: &'a [CaseResult],
+    policy: Policy,
+    expectations: &'a Expectations,
+) -> Vec<Graded<'a>> {
     results
         .iter()
         .map(|result| {
-            let level = if strict { Level::Must } else { result.level };
-            let verdict = if strict && result.verdict == Verdict::NonStrict {
+            let level = if policy.strict { Level::Must } else { result.level };
+            let verdict = if policy.strict && result.verdict == Verdict::NonStrict {
                 Verdict::Failed
             } else {
                 result.verdict
             };
+            let wording = verdict == Verdict::NonStrict && result.wording();
             let expected_failure = expectations.reason(&result.id);
-            let failing = verdict >= Verdict::Failed;
-            let class = match (failing, expected_failure.is_some()) {
+            let short = verdict >= Verdict::NotImplemented
+                || (wording && level == Level::Must && !policy.accept_wording);
+            let class = match (short, expected_failure.is_some()) {
                 (true, true) => Class::KnownFailure,
                 (true, false) => Class::NewFailure,
                 (false, true) => Class::UnexpectedPass,
                 (false, false) => Class::Pass,
             };
-            Graded { result, level, verdict, expected_failure, class }
+            Graded {
+                result,
+                level,
+                verdict,
+                expected_failure,
+                class,
+                wording,
+                wording_accepted: wording && policy.accept_wording,
+            }
         })
         .collect()
 }
 
-/// 0: no MUST case is a new failure; 1: some is.
+/// The overall result of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conformance {
+    /// No MUST case fell short (other than the expected ones).
+    Conforms,
+    /// Only the wording of MUST cases differs from the spec's.
+    ConformsExceptWording,
+    /// A MUST case is FAILED, ERROR, BLOCKED or NOT-IMPLEMENTED.
+    DoesNotConform,
+}
+
+impl Conformance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conformance::Conforms => "conforms",
+            Conformance::ConformsExceptWording => "conforms-except-wording",
+            Conformance::DoesNotConform => "does-not-conform",
+        }
+    }
+}
+
+/// The overall result.
+pub fn conformance(graded: &[Graded<'_>]) -> Conformance {
+    if graded.iter().any(Graded::nonconforming) {
+        Conformance::DoesNotConform
+    } else if graded.iter().any(Graded::must_wording) {
+        Conformance::ConformsExceptWording
+    } else {
+        Conformance::Conforms
+    }
+}
+
+/// 0: conforms (or conforms except wording, with `--accept-wording`);
+/// 1: does not, or conforms except wording without `--accept-wording`.
 pub fn exit_code(graded: &[Graded<'_>]) -> u8 {
     u8::from(graded.iter().any(Graded::blocking))
 }
@@ -110,6 +195,9 @@ impl Style {
     }
 }
 
+/// The width text is wrapped to.
+const WIDTH: usize = 100;
+
 fn duration(result: &CaseResult) -> String {
     let ms = result.duration.as_secs_f64() * 1000.0;
     if ms >= 1000.0 {
@@ -119,13 +207,34 @@ fn duration(result: &CaseResult) -> String {
     }
 }
 
-/// The verdict as it reads in lists, padded.
+/// The verdict as it counts, `*` when `--strict` changed it.
 fn verdict_label(g: &Graded<'_>) -> String {
     let mut label = g.verdict.as_str().to_owned();
     if g.verdict != g.result.verdict {
         label = format!("{label}*");
     }
     label
+}
+
+/// Why a case did not pass, in one line: the blocker or the missing
+/// command first, where there is one.
+fn why(g: &Graded<'_>) -> String {
+    let r = g.result;
+    match g.verdict {
+        Verdict::NotImplemented => {
+            format!("`{}` not implemented: not run", r.missing_command.as_deref().unwrap_or("?"))
+        }
+        Verdict::Blocked => {
+            let headline = r.headline();
+            let blocker = r.blocked_by.as_deref().unwrap_or("?");
+            if headline.is_empty() {
+                format!("blocked by {blocker}")
+            } else {
+                format!("blocked by {blocker}: {headline}")
+            }
+        }
+        _ => r.headline(),
+    }
 }
 
 /// One line per case, as the run goes: `FAILED      SEND-2.1   MUST    3 ms  why`.
@@ -138,9 +247,9 @@ pub fn case_line(g: &Graded<'_>, style: Style) -> String {
         r.level.as_str(),
         duration(r)
     );
-    let headline = r.headline();
-    if !headline.is_empty() {
-        let _ = write!(line, "  {}", one_line(&headline, 110));
+    let why = why(g);
+    if !why.is_empty() {
+        let _ = write!(line, "  {}", one_line(&why, 110));
     }
     match g.class {
         Class::KnownFailure => line.push_str("  [expected to fail]"),
@@ -160,10 +269,27 @@ fn one_line(s: &str, max: usize) -> String {
 }
 
 /// The whole story of a case that did not pass: the rule, the step, the
-/// difference, the transcript and the command that reruns it.
+/// difference, the transcript and the command that reruns it. A
+/// NOT-IMPLEMENTED case, which did not run, gets one line.
 pub fn case_detail(g: &Graded<'_>, spec: &Spec, rerun: &str, with_transcript: bool) -> String {
     let r = g.result;
     let mut out = String::new();
+    let expected = g.expected_failure.map(|reason| format!("Expected to fail: {reason}"));
+    if g.verdict == Verdict::NotImplemented {
+        let _ = write!(out, "---- {} ({}) NOT-IMPLEMENTED ---- not run: {}", r.id, g.level, {
+            let headline = r.headline();
+            if headline.is_empty() {
+                why(g)
+            } else {
+                headline
+            }
+        });
+        if let Some(expected) = expected {
+            let _ = write!(out, " ({expected})");
+        }
+        out.push('\n');
+        return out;
+    }
     let mut counted = Vec::new();
     if g.verdict != r.verdict {
         counted.push(format!("{} counted as {}", r.verdict, g.verdict));
@@ -177,10 +303,31 @@ pub fn case_detail(g: &Graded<'_>, spec: &Spec, rerun: &str, with_transcript: bo
         format!(" ({}, --strict)", counted.join(", "))
     };
     let _ = writeln!(out, "---- {} ({}) {}{counted} ----", r.id, g.level, g.verdict);
-    if let Some(reason) = g.expected_failure {
-        let _ = writeln!(out, "Expected to fail: {reason}");
+    if let Some(expected) = expected {
+        let _ = writeln!(out, "{expected}");
     }
-    if let Some(rule) = spec.rule(&r.rule) {
+    if g.verdict == Verdict::Blocked {
+        let blocker = r.blocked_by.as_deref().unwrap_or("?");
+        let place = spec
+            .rule(blocker)
+            .map(|b| format!(" ({PROTOCOL_PATH} line {})", b.line))
+            .unwrap_or_default();
+        let headline = r.headline();
+        let _ = writeln!(
+            out,
+            "BLOCKED by {blocker}{place}: {}",
+            if headline.is_empty() {
+                "a step that prepares the case failed".into()
+            } else {
+                headline
+            }
+        );
+        let _ = writeln!(
+            out,
+            "A step that only prepares this case relies on {blocker}; fix {blocker} first. The case says nothing about {} yet.",
+            r.rule
+        );
+    } else if let Some(rule) = spec.rule(&r.rule) {
         let _ = writeln!(
             out,
             "Rule {} ({}; {}), {PROTOCOL_PATH} line {}:",
@@ -189,6 +336,13 @@ pub fn case_detail(g: &Graded<'_>, spec: &Spec, rerun: &str, with_transcript: bo
         for line in wrap(&rule.text, 92) {
             let _ = writeln!(out, "    {line}");
         }
+    }
+    if g.wording {
+        let _ = writeln!(
+            out,
+            "Worded otherwise than the spec{}.",
+            if g.wording_accepted { " (accepted with --accept-wording)" } else { "" }
+        );
     }
     let _ = writeln!(out, "Example {} at {PROTOCOL_PATH} line {}.", r.id, r.spec_line);
     for step in &r.steps {
@@ -228,22 +382,219 @@ pub fn case_detail(g: &Graded<'_>, spec: &Spec, rerun: &str, with_transcript: bo
     out
 }
 
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// A case in short: its header and its findings, each with its line in
+/// the spec, and `note` (the whole story is for `--verbose`). For
+/// NON-STRICT cases, and for cases whose story another case already told
+/// (the same blocker, the same cause). With a note, findings that all
+/// have a known cause are left out: the note tells it.
+pub fn case_brief(g: &Graded<'_>, note: Option<&str>) -> String {
+    let r = g.result;
+    let extra = if g.verdict == Verdict::Blocked {
+        format!(" by {}", r.blocked_by.as_deref().unwrap_or("?"))
+    } else if g.wording_accepted {
+        " (wording, accepted)".into()
+    } else if g.wording {
+        " (wording)".into()
+    } else {
+        String::new()
+    };
+    let mut out = format!("---- {} ({}) {}{extra} ----", r.id, g.level, verdict_label(g));
+    let all = || r.steps.iter().flat_map(|s| s.check.findings.iter().map(move |f| (s.line, f)));
+    let findings: Vec<String> = if note.is_some() && all().all(|(_, f)| f.cause.is_some()) {
+        Vec::new()
+    } else {
+        all().map(|(line, f)| format!("line {line}: {}", f.render())).collect()
+    };
+    if findings.is_empty() {
+        if let Some(note) = note {
+            let _ = write!(out, " {note}");
+        }
+        return out;
+    }
+    match findings.as_slice() {
+        [one] => {
+            let _ = write!(out, " {one}");
+        }
+        many => {
+            for finding in many {
+                let _ = write!(out, "\n    {finding}");
+            }
+        }
+    }
+    if let Some(note) = note {
+        let _ = write!(out, "\n    {note}");
+    }
+    out
+}
+
+/// The cases that failed only for a cause another case told in full, for
+/// the details: `---- The same cause as TRANS-1.1 (no-terminator): 3 more cases: …`.
+pub fn same_cause_line(first: &str, cause: Cause, ids: &[&str]) -> String {
+    let items: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    let head = format!(
+        "---- The same cause as {first} ({}): {}:",
+        cause.id(),
+        plural(ids.len(), "more case")
+    );
+    hanging(&head, &items, 4)
+}
+
+/// The cases BLOCKED by one rule in the same way as a case told in full,
+/// for the details: `---- Also BLOCKED by AUTH-1, as JSON-1.2: 3 more cases: …`.
+pub fn same_blocker_line(blocker: &str, first: &str, ids: &[&str]) -> String {
+    let items: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    let head =
+        format!("---- Also BLOCKED by {blocker}, as {first}: {}:", plural(ids.len(), "more case"));
+    hanging(&head, &items, 4)
+}
+
+/// One line for all the cases a missing command kept from running, for
+/// the details.
+pub fn missing_detail(missing: &Missing<'_, '_>) -> String {
+    let ids: Vec<&str> = missing.cases.iter().map(|g| g.result.id.as_str()).collect();
+    let why = missing.cases.first().map(|g| g.result.headline()).unwrap_or_default();
+    let mut line = format!(
+        "---- NOT-IMPLEMENTED `{}`: {} not run ({})",
+        missing.command,
+        plural(ids.len(), "case"),
+        ids.join(", ")
+    );
+    if !why.is_empty() {
+        let _ = write!(line, ": {why}");
+    }
+    line
+}
+
+/// Where a rule text may be broken: at a single space (or a line break)
+/// outside a backtick span. Runs of spaces stay inside their word, and so
+/// does a whole `code span`: `"  hallo \r\n"` reads as it is written.
+fn words(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut in_code = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'`' if in_code => in_code = false,
+            b'`' => in_code = text[i + 1..].contains('`'),
+            b'\n' if !in_code => {
+                words.push(&text[start..i]);
+                start = i + 1;
+            }
+            b' ' if !in_code
+                && i > start
+                && bytes[i - 1] != b' '
+                && bytes.get(i + 1).is_some_and(|&n| n != b' ' && n != b'\n') =>
+            {
+                words.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    words.push(&text[start..]);
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// Fills lines of at most `width` characters (a longer word gets a line of
+/// its own), keeping the text's own spaces.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    fill(words(text), " ", width)
+}
+
+/// Greedy filling: `items` joined by `sep`, broken into lines of at most
+/// `width` characters where an item ends.
+fn fill<S: AsRef<str>>(items: impl IntoIterator<Item = S>, sep: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
+    let sep_len = sep.chars().count();
+    let trimmed = sep.trim_end();
+    for item in items {
+        let item = item.as_ref();
+        if !line.is_empty() && line.chars().count() + sep_len + item.chars().count() > width {
+            line.push_str(trimmed);
             lines.push(std::mem::take(&mut line));
         }
         if !line.is_empty() {
-            line.push(' ');
+            line.push_str(sep);
         }
-        line.push_str(word);
+        line.push_str(item);
     }
     if !line.is_empty() {
         lines.push(line);
     }
     lines
+}
+
+/// `first` followed by `items` joined with `, ` (just a space after an
+/// item that ends in `;`), wrapped to [`WIDTH`] with the following lines
+/// indented by `indent` spaces.
+fn hanging(first: &str, items: &[String], indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut all = vec![first.to_owned()];
+    all.extend(items.iter().cloned());
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for (i, item) in all.iter().enumerate() {
+        let len = visible_len(&line);
+        let after_semicolon = line.ends_with(';');
+        if i > 1 && len + 2 + visible_len(item) > WIDTH {
+            if !after_semicolon {
+                line.push(',');
+            }
+            lines.push(std::mem::replace(&mut line, pad.clone()));
+        } else if i > 1 {
+            line.push_str(if after_semicolon { " " } else { ", " });
+        } else if i == 1 && !first.ends_with(' ') {
+            line.push(' ');
+        }
+        line.push_str(item);
+    }
+    lines.push(line);
+    lines.join("\n")
+}
+
+/// The length of a line as it shows (terminal escapes left out).
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut escape = false;
+    for c in s.chars() {
+        match c {
+            '\x1b' => escape = true,
+            'm' if escape => escape = false,
+            _ if escape => {}
+            _ => n += 1,
+        }
+    }
+    n
+}
+
+/// Wraps `text` to [`WIDTH`], `prefix` on the first line and `indent`
+/// spaces on the others.
+fn paragraph(prefix: &str, text: &str, indent: usize) -> String {
+    let first = visible_len(prefix);
+    let lines = fill(words(text), " ", WIDTH.saturating_sub(first.max(indent)).max(20));
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 {
+            out.push_str(prefix);
+        } else {
+            out.push('\n');
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Counts by verdict.
@@ -276,6 +627,21 @@ impl Counts {
     fn json(&self) -> Value {
         json!({"OK": self.ok, "NON-STRICT": self.non_strict, "NOT-IMPLEMENTED": self.not_implemented, "BLOCKED": self.blocked, "FAILED": self.failed, "ERROR": self.error, "total": self.total()})
     }
+
+    /// `12 OK, 1 NON-STRICT, 0 FAILED, 1 ERROR`, and NOT-IMPLEMENTED and
+    /// BLOCKED when there are any.
+    fn text(&self) -> String {
+        let mut parts = vec![format!("{} OK", self.ok), format!("{} NON-STRICT", self.non_strict)];
+        if self.not_implemented > 0 {
+            parts.push(format!("{} NOT-IMPLEMENTED", self.not_implemented));
+        }
+        if self.blocked > 0 {
+            parts.push(format!("{} BLOCKED", self.blocked));
+        }
+        parts.push(format!("{} FAILED", self.failed));
+        parts.push(format!("{} ERROR", self.error));
+        parts.join(", ")
+    }
 }
 
 /// Counts per level.
@@ -287,54 +653,156 @@ pub fn by_level(graded: &[Graded<'_>]) -> BTreeMap<Level, Counts> {
     map
 }
 
-/// Per rule: its cases, in order.
-fn by_rule<'a, 'b>(graded: &'b [Graded<'a>]) -> Vec<(&'a str, Vec<&'b Graded<'a>>)> {
-    let mut rules: Vec<(&str, Vec<&Graded<'_>>)> = Vec::new();
-    for g in graded {
-        match rules.iter_mut().find(|(r, _)| *r == g.result.rule) {
-            Some((_, cases)) => cases.push(g),
-            None => rules.push((&g.result.rule, vec![g])),
-        }
+/// A case's verdict in a rule's line: `FAILED`, with what else matters
+/// (`NON-STRICT (wording)`, `BLOCKED (by LOGOUT-1)`).
+fn label_in_rule(g: &Graded<'_>, rule_level: Level) -> String {
+    let mut s = verdict_label(g);
+    let mut notes = Vec::new();
+    if g.level != rule_level {
+        notes.push(g.level.as_str().to_owned());
     }
-    rules
+    if g.wording {
+        notes.push(if g.wording_accepted { "wording, accepted" } else { "wording" }.to_owned());
+    }
+    if g.verdict == Verdict::Blocked {
+        notes.push(format!("by {}", g.result.blocked_by.as_deref().unwrap_or("?")));
+    }
+    if g.class == Class::KnownFailure {
+        notes.push("expected".into());
+    }
+    if !notes.is_empty() {
+        let _ = write!(s, " ({})", notes.join(", "));
+    }
+    s
 }
 
-/// The summary at the end of a run.
-pub fn summary(graded: &[Graded<'_>], spec: &Spec, style: Style) -> String {
+/// A rule's cases, those with the same label together, the worst first:
+/// `SEND-6.2 FAILED; SEND-6.1, SEND-6.3 OK`.
+fn cases_in_rule(r: &RuleResult<'_, '_>, style: Style) -> Vec<String> {
+    let mut groups: Vec<(Verdict, String, Vec<&str>)> = Vec::new();
+    for g in &r.cases {
+        let label = label_in_rule(g, r.level);
+        match groups.iter_mut().find(|(_, l, _)| *l == label) {
+            Some((_, _, ids)) => ids.push(&g.result.id),
+            None => groups.push((g.verdict, label, vec![&g.result.id])),
+        }
+    }
+    groups.sort_by_key(|(v, _, _)| std::cmp::Reverse(*v));
+    let mut items = Vec::new();
+    let count = groups.len();
+    for (n, (verdict, label, ids)) in groups.into_iter().enumerate() {
+        let last = ids.len() - 1;
+        for (i, id) in ids.into_iter().enumerate() {
+            items.push(if i < last {
+                id.to_owned()
+            } else if n + 1 < count {
+                format!("{id} {};", style.paint(verdict, &label))
+            } else {
+                format!("{id} {}", style.paint(verdict, &label))
+            });
+        }
+    }
+    items
+}
+
+/// The list of rules a student reads first: causes shared by several
+/// cases, then one line per rule that did not pass, most urgent first
+/// (see [`super::triage`]), then the passing rules on one line.
+pub fn rules_section(graded: &[Graded<'_>], style: Style) -> String {
+    let t = triage(graded);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style.bold("Rules, most urgent first"));
+    for shared in &t.causes {
+        let head = format!(
+            "  One cause, {} ({} MUST): ",
+            plural(shared.cases.len(), "case"),
+            shared.must()
+        );
+        let _ = writeln!(out, "{}", paragraph(&head, &format!("{}.", shared.cause.what()), 6));
+        let _ = writeln!(out, "{}", paragraph("    Fix: ", &format!("{}.", shared.cause.fix()), 6));
+        let not_passed = graded.iter().filter(|g| g.verdict != Verdict::Ok).count();
+        if shared.cases.len() == not_passed {
+            let _ = writeln!(out, "    Cases: every case that did not pass.");
+        } else {
+            const MAX: usize = 20;
+            let mut ids: Vec<String> =
+                shared.cases.iter().take(MAX).map(|g| g.result.id.clone()).collect();
+            if shared.cases.len() > MAX {
+                ids.push(format!("and {} more", shared.cases.len() - MAX));
+            }
+            let _ = writeln!(out, "{}", hanging("    Cases:", &ids, 6));
+        }
+    }
+    let rule_line = |r: &RuleResult<'_, '_>| -> String {
+        let head = format!(
+            "  {:<10} {:<6}  {} ",
+            r.rule,
+            r.level.as_str(),
+            style.paint(r.verdict, &format!("{:<11}", r.verdict.as_str()))
+        );
+        hanging(&head, &cases_in_rule(r, style), 33)
+    };
+    let urgent = |u: Urgency| t.rules.iter().filter(move |r| r.urgency == u);
+    for r in urgent(Urgency::MustFailed) {
+        let _ = writeln!(out, "{}", rule_line(r));
+    }
+    for m in &t.missing {
+        let items: Vec<String> = m
+            .rules
+            .iter()
+            .map(|&i| {
+                let rule = &t.rules[i];
+                let mut notes = vec![rule.level.as_str().to_owned()];
+                notes.extend(
+                    rule.other_notable().map(|g| format!("{} {}", g.result.id, verdict_label(g))),
+                );
+                format!("{} ({})", rule.rule, notes.join("; "))
+            })
+            .collect();
+        let head = format!(
+            "  {}:",
+            style.paint(Verdict::NotImplemented, &format!("`{}` not implemented", m.command))
+        );
+        let _ = writeln!(
+            out,
+            "{}; {} not run",
+            hanging(&head, &items, 4),
+            plural(m.cases.len(), "case")
+        );
+    }
+    for b in &t.blocked {
+        let ids: Vec<String> = b.cases.iter().map(|g| g.result.id.clone()).collect();
+        let head = format!(
+            "  {} (fix it first):",
+            style.paint(Verdict::Blocked, &format!("blocked by {}", b.blocker))
+        );
+        let _ = writeln!(out, "{}", hanging(&head, &ids, 4));
+    }
+    for u in [Urgency::MustWording, Urgency::ShouldFailed, Urgency::NonStrict] {
+        for r in urgent(u) {
+            let _ = writeln!(out, "{}", rule_line(r));
+        }
+    }
+    let passing: Vec<&str> =
+        t.rules.iter().filter(|r| r.urgency == Urgency::Passing).map(|r| r.rule).collect();
+    if !passing.is_empty() {
+        let head = if passing.len() == t.rules.len() {
+            format!("  {}: all {}", style.paint(Verdict::Ok, "OK"), plural(passing.len(), "rule"))
+        } else {
+            format!("  {}: {}", style.paint(Verdict::Ok, "OK"), plural(passing.len(), "rule"))
+        };
+        let _ = writeln!(out, "{}", paragraph(&format!("{head}: "), &compact_ids(&passing), 4));
+    }
+    out
+}
+
+/// The summary at the end of a run; its last line is the result.
+pub fn summary(graded: &[Graded<'_>], style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.bold("Summary"));
     let _ = writeln!(out, "By level:");
     for (level, c) in by_level(graded) {
-        let _ = writeln!(
-            out,
-            "  {:<7} {:>3} cases: {} OK, {} NON-STRICT, {} FAILED, {} ERROR",
-            level.as_str(),
-            c.total(),
-            c.ok,
-            c.non_strict,
-            c.failed,
-            c.error
-        );
-    }
-    let _ = writeln!(out, "By rule:");
-    for (rule, cases) in by_rule(graded) {
-        let worst = cases.iter().map(|g| g.verdict).max().unwrap_or(Verdict::Ok);
-        let level = spec.rule(rule).map_or("", |r| r.level.as_str());
-        let mut line = format!(
-            "  {:<10} {:<6}  {}",
-            rule,
-            level,
-            style.paint(worst, &format!("{:<10}", worst.as_str()))
-        );
-        let notable: Vec<String> = cases
-            .iter()
-            .filter(|g| g.verdict != Verdict::Ok)
-            .map(|g| format!("{} {}", g.result.id, g.verdict))
-            .collect();
-        if !notable.is_empty() {
-            let _ = write!(line, "  {}", notable.join(", "));
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
+        let _ = writeln!(out, "  {:<7} {:>3} cases: {}", level.as_str(), c.total(), c.text());
     }
     let known: Vec<&Graded<'_>> =
         graded.iter().filter(|g| g.class == Class::KnownFailure).collect();
@@ -352,37 +820,120 @@ pub fn summary(graded: &[Graded<'_>], spec: &Spec, style: Style) -> String {
             if unexpected.is_empty() { "" } else { "  (remove them from the expectations file)" }
         );
     }
-    let blocking: Vec<&Graded<'_>> = graded.iter().filter(|g| g.blocking()).collect();
-    let other_new = new.len() - blocking.len();
-    let non_strict = graded.iter().filter(|g| g.verdict == Verdict::NonStrict).count();
-    let verdict = if blocking.is_empty() {
-        let mut s = String::from("CONFORMS: no MUST case failed");
-        if !known.is_empty() {
-            let _ = write!(s, " other than the {} expected", known.len());
-        }
-        let mut notes = Vec::new();
-        if other_new > 0 {
-            notes.push(format!("{other_new} SHOULD case(s) failed"));
-        }
-        if non_strict > 0 {
-            notes.push(format!("{non_strict} case(s) NON-STRICT"));
-        }
-        if !notes.is_empty() {
-            let _ = write!(s, " ({})", notes.join(", "));
-        }
-        style.paint(Verdict::Ok, &s)
-    } else {
-        style.paint(
-            Verdict::Failed,
-            &format!(
-                "DOES NOT CONFORM: {} MUST case(s) failed: {}",
-                blocking.len(),
-                ids(&blocking)
-            ),
-        )
-    };
-    let _ = writeln!(out, "Result: {verdict}  (exit code {})", exit_code(graded));
+    let _ = writeln!(out, "{}", result_line(graded, style));
     out
+}
+
+/// `Result: …  (exit code N)`.
+pub fn result_line(graded: &[Graded<'_>], style: Style) -> String {
+    let known = graded.iter().filter(|g| g.class == Class::KnownFailure).count();
+    let should_failed = graded
+        .iter()
+        .filter(|g| g.level == Level::Should && g.verdict >= Verdict::NotImplemented)
+        .filter(|g| g.class == Class::NewFailure)
+        .count();
+    let other_non_strict =
+        graded.iter().filter(|g| g.verdict == Verdict::NonStrict && !g.must_wording()).count();
+    let mut notes = Vec::new();
+    let conforms = conformance(graded) == Conformance::Conforms;
+    if known > 0 && !conforms {
+        notes.push(format!("{known} expected to fail"));
+    }
+    if should_failed > 0 {
+        notes.push(format!("{should_failed} SHOULD case(s) did not pass"));
+    }
+    if other_non_strict > 0 {
+        notes.push(format!("{other_non_strict} other case(s) NON-STRICT"));
+    }
+    let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
+    let text = match conformance(graded) {
+        Conformance::DoesNotConform => {
+            let bad: Vec<&Graded<'_>> = graded.iter().filter(|g| g.nonconforming()).collect();
+            let mut parts = Vec::new();
+            for v in [Verdict::Failed, Verdict::Error] {
+                let these: Vec<&Graded<'_>> =
+                    bad.iter().copied().filter(|g| g.verdict == v).collect();
+                if !these.is_empty() {
+                    parts.push(format!("{} {v} ({})", these.len(), few_ids(&these)));
+                }
+            }
+            let mut commands: Vec<&str> = Vec::new();
+            let mut blockers: Vec<&str> = Vec::new();
+            for g in &bad {
+                match g.verdict {
+                    Verdict::NotImplemented => {
+                        let c = g.result.missing_command.as_deref().unwrap_or("?");
+                        if !commands.contains(&c) {
+                            commands.push(c);
+                        }
+                    }
+                    Verdict::Blocked => {
+                        let b = g.result.blocked_by.as_deref().unwrap_or("?");
+                        if !blockers.contains(&b) {
+                            blockers.push(b);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let count = |v: Verdict| bad.iter().filter(|g| g.verdict == v).count();
+            if !commands.is_empty() {
+                let names: Vec<String> = commands.iter().map(|c| format!("`{c}`")).collect();
+                parts.push(format!(
+                    "{} NOT-IMPLEMENTED ({})",
+                    count(Verdict::NotImplemented),
+                    names.join(", ")
+                ));
+            }
+            if !blockers.is_empty() {
+                parts.push(format!(
+                    "{} BLOCKED (by {})",
+                    count(Verdict::Blocked),
+                    blockers.join(", ")
+                ));
+            }
+            style.paint(
+                Verdict::Failed,
+                &format!(
+                    "DOES NOT CONFORM: {} did not pass: {}{notes}",
+                    plural(bad.len(), "MUST case"),
+                    parts.join(", ")
+                ),
+            )
+        }
+        Conformance::ConformsExceptWording => {
+            let worded: Vec<&Graded<'_>> = graded.iter().filter(|g| g.must_wording()).collect();
+            let accepted = worded.iter().all(|g| g.wording_accepted);
+            style.paint(
+                Verdict::NonStrict,
+                &format!(
+                    "CONFORMS EXCEPT WORDING{}: {} word a reply otherwise than the spec ({}){notes}",
+                    if accepted { " (wording accepted, --accept-wording)" } else { "" },
+                    plural(worded.len(), "MUST case"),
+                    few_ids(&worded)
+                ),
+            )
+        }
+        Conformance::Conforms => {
+            let known_must = graded
+                .iter()
+                .filter(|g| g.class == Class::KnownFailure && g.level == Level::Must)
+                .count();
+            let but = if known_must > 0 {
+                format!(" other than the {known_must} expected")
+            } else {
+                String::new()
+            };
+            style.paint(Verdict::Ok, &format!("CONFORMS: no MUST case failed{but}{notes}"))
+        }
+    };
+    let code = exit_code(graded);
+    let hint = if code == 1 && conformance(graded) == Conformance::ConformsExceptWording {
+        "; --accept-wording accepts other wording"
+    } else {
+        ""
+    };
+    format!("Result: {text}  (exit code {code}{hint})")
 }
 
 fn ids(cases: &[&Graded<'_>]) -> String {
@@ -393,7 +944,18 @@ fn ids(cases: &[&Graded<'_>]) -> String {
     }
 }
 
-/// The `--json` report.
+/// At most six IDs, then how many more.
+fn few_ids(cases: &[&Graded<'_>]) -> String {
+    const MAX: usize = 6;
+    let mut s = cases.iter().take(MAX).map(|g| g.result.id.as_str()).collect::<Vec<_>>().join(", ");
+    if cases.len() > MAX {
+        let _ = write!(s, " and {} more", cases.len() - MAX);
+    }
+    s
+}
+
+/// The `--json` report: the header, `summary`, `causes`, `rules` (most
+/// urgent first), `not_implemented`, `blocked` and `cases`.
 pub fn json_report(
     graded: &[Graded<'_>],
     spec: &Spec,
@@ -417,6 +979,9 @@ pub fn json_report(
                 "class": g.class,
                 "expected_to_fail": g.expected_failure,
                 "message": r.headline(),
+                "blocked_by": r.blocked_by,
+                "missing_command": r.missing_command,
+                "wording": r.wording(),
                 "spec_line": r.spec_line,
                 "step_line": decisive.map(|s| s.line),
                 "step": decisive.map(|s| s.source.clone()),
@@ -435,14 +1000,84 @@ pub fn json_report(
     let list = |class: Class| -> Vec<&str> {
         graded.iter().filter(|g| g.class == class).map(|g| g.result.id.as_str()).collect()
     };
+    let case_ids = |cases: &[&Graded<'_>]| -> Vec<String> {
+        cases.iter().map(|g| g.result.id.clone()).collect()
+    };
+    let t = triage(graded);
+    let rules: Vec<Value> = t
+        .rules
+        .iter()
+        .map(|r| {
+            let mut rule = json!({
+                "rule": r.rule,
+                "level": r.level,
+                "verdict": r.verdict,
+                "group": r.urgency,
+                "cases": r.cases.iter().map(|g| {
+                    let mut case = json!({"id": g.result.id, "verdict": g.verdict});
+                    if g.verdict == Verdict::Blocked {
+                        case["blocked_by"] = json!(g.result.blocked_by);
+                    }
+                    if g.verdict == Verdict::NotImplemented {
+                        case["missing_command"] = json!(g.result.missing_command);
+                    }
+                    if g.wording {
+                        case["wording"] = json!(true);
+                    }
+                    case
+                }).collect::<Vec<_>>(),
+            });
+            if let Some(blocker) = r.blocked_by {
+                rule["blocked_by"] = json!(blocker);
+            }
+            if let Some(command) = r.missing_command {
+                rule["missing_command"] = json!(command);
+            }
+            rule
+        })
+        .collect();
+    let not_implemented: Vec<Value> = t
+        .missing
+        .iter()
+        .map(|m| {
+            json!({
+                "command": m.command,
+                "rules": m.rules.iter().map(|&i| t.rules[i].rule).collect::<Vec<_>>(),
+                "cases": case_ids(&m.cases),
+            })
+        })
+        .collect();
+    let blocked: Vec<Value> = t
+        .blocked
+        .iter()
+        .map(|b| json!({"blocked_by": b.blocker, "cases": case_ids(&b.cases)}))
+        .collect();
+    let causes: Vec<Value> = t
+        .causes
+        .iter()
+        .map(|c| {
+            json!({
+                "cause": c.cause.id(),
+                "what": c.cause.what(),
+                "fix": c.cause.fix(),
+                "cases": case_ids(&c.cases),
+                "must_cases": c.must(),
+            })
+        })
+        .collect();
     let mut report = header;
     report["summary"] = json!({
+        "result": conformance(graded).as_str(),
         "by_level": levels,
         "known_failures": list(Class::KnownFailure),
         "new_failures": list(Class::NewFailure),
         "unexpected_passes": list(Class::UnexpectedPass),
         "exit_code": exit_code(graded),
     });
+    report["causes"] = Value::Array(causes);
+    report["rules"] = Value::Array(rules);
+    report["not_implemented"] = Value::Array(not_implemented);
+    report["blocked"] = Value::Array(blocked);
     report["cases"] = Value::Array(cases);
     report
 }
@@ -468,23 +1103,34 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
-/// The `--junit` report: FAILED as `<failure>`, ERROR as `<error>`,
-/// expected failures as `<skipped>`.
+/// The `--junit` report: FAILED, BLOCKED and NOT-IMPLEMENTED as
+/// `<failure>` (with that type), ERROR as `<error>`, a MUST case NON-STRICT
+/// because of its wording as `<failure type="NON-STRICT">` (unless
+/// `--accept-wording`), expected failures as `<skipped>`.
 pub fn junit_report(
     graded: &[Graded<'_>],
     spec: &Spec,
     suite: &str,
     rerun: &dyn Fn(&str) -> String,
 ) -> String {
-    let failures = graded
-        .iter()
-        .filter(|g| g.verdict == Verdict::Failed && g.class != Class::KnownFailure)
-        .count();
-    let errors = graded
-        .iter()
-        .filter(|g| g.verdict == Verdict::Error && g.class != Class::KnownFailure)
-        .count();
-    let skipped = graded.iter().filter(|g| g.class == Class::KnownFailure).count();
+    enum Tag {
+        Ok,
+        Skipped,
+        Failure,
+        Error,
+        Note,
+    }
+    let tag = |g: &Graded<'_>| match (g.class, g.verdict) {
+        (Class::KnownFailure, _) => Tag::Skipped,
+        (_, Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented) => Tag::Failure,
+        (_, Verdict::Error) => Tag::Error,
+        (Class::NewFailure, Verdict::NonStrict) => Tag::Failure,
+        (_, Verdict::NonStrict) => Tag::Note,
+        (_, Verdict::Ok) => Tag::Ok,
+    };
+    let failures = graded.iter().filter(|g| matches!(tag(g), Tag::Failure)).count();
+    let errors = graded.iter().filter(|g| matches!(tag(g), Tag::Error)).count();
+    let skipped = graded.iter().filter(|g| matches!(tag(g), Tag::Skipped)).count();
     let time: f64 = graded.iter().map(|g| g.result.duration.as_secs_f64()).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -511,24 +1157,28 @@ pub fn junit_report(
             r.duration.as_secs_f64()
         );
         let detail = || xml_escape(&case_detail(g, spec, &rerun(&r.id), true));
-        let message = || xml_escape(&r.headline());
-        match (g.class, g.verdict) {
-            (Class::KnownFailure, _) => {
+        let message = || {
+            let why = why(g);
+            xml_escape(&if g.wording { format!("wording: {why}") } else { why })
+        };
+        match tag(g) {
+            Tag::Skipped => {
                 let _ = writeln!(
                     out,
                     ">\n      <skipped message=\"expected to fail: {}\"/>\n    </testcase>",
                     xml_escape(g.expected_failure.unwrap_or(""))
                 );
             }
-            (_, v @ (Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented)) => {
+            Tag::Failure => {
                 let _ = writeln!(
                     out,
-                    ">\n      <failure message=\"{}\" type=\"{v}\">{}</failure>\n    </testcase>",
+                    ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                     message(),
+                    g.verdict,
                     detail()
                 );
             }
-            (_, Verdict::Error) => {
+            Tag::Error => {
                 let _ = writeln!(
                     out,
                     ">\n      <error message=\"{}\" type=\"ERROR\">{}</error>\n    </testcase>",
@@ -536,14 +1186,14 @@ pub fn junit_report(
                     detail()
                 );
             }
-            (_, Verdict::NonStrict) => {
+            Tag::Note => {
                 let _ = writeln!(
                     out,
                     ">\n      <system-out>NON-STRICT: {}</system-out>\n    </testcase>",
                     message()
                 );
             }
-            (_, Verdict::Ok) => out.push_str("/>\n"),
+            Tag::Ok => out.push_str("/>\n"),
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -557,7 +1207,7 @@ mod tests {
     use super::*;
     use crate::conform::matcher::{Check, Finding};
     use crate::conform::outcome::StepReport;
-    use crate::spec::Kind;
+    use crate::spec::{Kind, Rule};
 
     fn result(id: &str, level: Level, verdict: Verdict) -> CaseResult {
         let steps = if verdict == Verdict::Ok {
@@ -588,6 +1238,53 @@ mod tests {
         }
     }
 
+    /// NON-STRICT because its message is worded otherwise.
+    fn worded(id: &str, level: Level) -> CaseResult {
+        let mut r = result(id, level, Verdict::NonStrict);
+        r.steps[0].check.findings[0].wording = true;
+        r
+    }
+
+    fn blocked(id: &str, level: Level, by: &str) -> CaseResult {
+        let mut r = result(id, level, Verdict::Blocked);
+        r.blocked_by = Some(by.into());
+        r
+    }
+
+    fn missing(id: &str, level: Level, command: &str) -> CaseResult {
+        let mut r = result(id, level, Verdict::NotImplemented);
+        r.steps[0].check.findings[0] = Finding::new(
+            Verdict::NotImplemented,
+            "",
+            format!("the server does not have the command `{command}`"),
+        );
+        r.missing_command = Some(command.into());
+        r
+    }
+
+    fn because(mut r: CaseResult, cause: Cause) -> CaseResult {
+        let finding = r.steps[0].check.findings[0].clone().because(cause);
+        r.steps[0].check.findings[0] = finding;
+        r
+    }
+
+    fn plain() -> Style {
+        Style { color: false }
+    }
+
+    fn graded_with<'a>(
+        results: &'a [CaseResult],
+        strict: bool,
+        accept_wording: bool,
+        expect: &'a Expectations,
+    ) -> Vec<Graded<'a>> {
+        grade_with(results, Policy { strict, accept_wording }, expect)
+    }
+
+    fn last_line(text: &str) -> &str {
+        text.lines().last().unwrap()
+    }
+
     #[test]
     fn grading_strictness_and_expectations() {
         let results = vec![
@@ -611,15 +1308,275 @@ mod tests {
         assert_eq!(g[3].class, Class::KnownFailure);
         assert_eq!(g[4].class, Class::UnexpectedPass);
         assert_eq!(g[2].class, Class::NewFailure);
-        let text = summary(&g, &Spec::default(), Style { color: false });
+        let text = summary(&g, plain());
         assert!(text.contains("known failures:    A-4.1"), "{text}");
         assert!(text.contains("new failures:      A-3.1"), "{text}");
         assert!(text.contains("unexpected passes: A-5.1"), "{text}");
-        assert!(text.contains("Result: CONFORMS"), "{text}");
+        assert_eq!(
+            last_line(&text),
+            "Result: CONFORMS: no MUST case failed other than the 1 expected (1 SHOULD case(s) did not pass, 1 other case(s) NON-STRICT)  (exit code 0)"
+        );
         assert!(
             text.contains("MUST      4 cases: 2 OK, 1 NON-STRICT, 0 FAILED, 1 ERROR"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn blocked_and_not_implemented_fail_like_failed() {
+        let results = vec![
+            blocked("S-1.1", Level::Must, "L-1"),
+            missing("L-1.1", Level::Must, "list"),
+            blocked("S-2.1", Level::Should, "L-1"),
+        ];
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        assert_eq!(g[0].class, Class::NewFailure);
+        assert_eq!(g[1].class, Class::NewFailure);
+        assert!(g[0].nonconforming() && g[1].nonconforming() && !g[2].nonconforming());
+        assert_eq!(exit_code(&g), 1);
+        assert_eq!(conformance(&g), Conformance::DoesNotConform);
+        let text = summary(&g, plain());
+        assert!(
+            text.contains("MUST      2 cases: 0 OK, 0 NON-STRICT, 1 NOT-IMPLEMENTED, 1 BLOCKED, 0 FAILED, 0 ERROR"),
+            "{text}"
+        );
+        assert_eq!(
+            last_line(&text),
+            "Result: DOES NOT CONFORM: 2 MUST cases did not pass: 1 NOT-IMPLEMENTED (`list`), 1 BLOCKED (by L-1) (1 SHOULD case(s) did not pass)  (exit code 1)"
+        );
+        // Listed in --expect, they no longer count.
+        let expect = Expectations::parse("S-1.1  later\nL-1.1  later\n").unwrap();
+        let g = grade(&results, false, &expect);
+        assert_eq!(g[0].class, Class::KnownFailure);
+        assert_eq!((conformance(&g), exit_code(&g)), (Conformance::Conforms, 0));
+    }
+
+    #[test]
+    fn the_three_results_and_their_exit_codes() {
+        let none = Expectations::default();
+        let outcome = |results: &[CaseResult], strict: bool, accept: bool| {
+            let g = graded_with(results, strict, accept, &none);
+            let text = summary(&g, plain());
+            (conformance(&g), exit_code(&g), last_line(&text).to_owned())
+        };
+
+        // Form, order and SHOULD cases never change the result.
+        let fine = vec![
+            result("A-1.1", Level::Must, Verdict::Ok),
+            result("A-2.1", Level::Must, Verdict::NonStrict),
+            result("B-1.1", Level::Should, Verdict::Failed),
+            worded("B-2.1", Level::Should),
+            blocked("B-3.1", Level::Should, "A-1"),
+        ];
+        let (result, code, line) = outcome(&fine, false, false);
+        assert_eq!((result, code), (Conformance::Conforms, 0), "{line}");
+        assert!(line.starts_with("Result: CONFORMS: no MUST case failed ("), "{line}");
+        assert!(line.ends_with("(exit code 0)"), "{line}");
+
+        // Wording in a MUST case: conforms except wording, exit 1 ...
+        let mut wording = fine.clone();
+        wording.push(worded("A-3.1", Level::Must));
+        let (result, code, line) = outcome(&wording, false, false);
+        assert_eq!((result, code), (Conformance::ConformsExceptWording, 1), "{line}");
+        assert!(line.starts_with("Result: CONFORMS EXCEPT WORDING: 1 MUST case word"), "{line}");
+        assert!(line.contains("(A-3.1)"), "{line}");
+        assert!(line.ends_with("(exit code 1; --accept-wording accepts other wording)"), "{line}");
+        // ... exit 0 with --accept-wording, which the line names ...
+        let (result, code, line) = outcome(&wording, false, true);
+        assert_eq!((result, code), (Conformance::ConformsExceptWording, 0), "{line}");
+        assert!(
+            line.starts_with(
+                "Result: CONFORMS EXCEPT WORDING (wording accepted, --accept-wording)"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("(exit code 0)"), "{line}");
+        // ... and with --strict it is FAILED like any NON-STRICT.
+        let (result, code, line) = outcome(&wording, true, true);
+        assert_eq!((result, code), (Conformance::DoesNotConform, 1), "{line}");
+        // A MUST failure outweighs the wording, with or without the flag.
+        let mut failing = wording.clone();
+        failing.push(result_failed("A-4.1"));
+        for accept in [false, true] {
+            let (result, code, line) = outcome(&failing, false, accept);
+            assert_eq!((result, code), (Conformance::DoesNotConform, 1), "{line}");
+            assert!(
+                line.starts_with(
+                    "Result: DOES NOT CONFORM: 1 MUST case did not pass: 1 FAILED (A-4.1)"
+                ),
+                "{line}"
+            );
+        }
+        // A wording case listed in --expect is a known failure, not counted.
+        let expect = Expectations::parse("A-3.1  English texts\n").unwrap();
+        let g = graded_with(&wording, false, false, &expect);
+        assert_eq!((conformance(&g), exit_code(&g)), (Conformance::Conforms, 0));
+
+        // The JSON carries the result.
+        let g = graded_with(&wording, false, false, &none);
+        let value = json_report(&g, &Spec::default(), json!({}), &|id| id.to_owned());
+        assert_eq!(value["summary"]["result"], "conforms-except-wording");
+        assert_eq!(value["summary"]["exit_code"], 1);
+        let case = value["cases"].as_array().unwrap().iter().find(|c| c["id"] == "A-3.1").unwrap();
+        assert_eq!(case["wording"], true);
+        assert_eq!(case["counted_as"], "NON-STRICT");
+    }
+
+    fn result_failed(id: &str) -> CaseResult {
+        result(id, Level::Must, Verdict::Failed)
+    }
+
+    #[test]
+    fn rules_come_most_urgent_first_and_a_missing_command_once() {
+        let results = vec![
+            result("P-1.1", Level::Must, Verdict::Ok),
+            result("N-1.1", Level::Should, Verdict::NonStrict),
+            result("S-1.1", Level::Should, Verdict::Failed),
+            result("S-1.2", Level::Should, Verdict::Ok),
+            worded("W-1.1", Level::Must),
+            blocked("B-1.1", Level::Must, "M-1"),
+            missing("L-1.1", Level::Must, "list"),
+            missing("L-2.1", Level::Should, "list"),
+            missing("L-2.2", Level::Should, "list"),
+            missing("E-1.1", Level::Should, "list"),
+            result("E-1.2", Level::Should, Verdict::Failed),
+            result("M-1.1", Level::Must, Verdict::Failed),
+            result("P-2.1", Level::Should, Verdict::Ok),
+            result("P-3.1", Level::Should, Verdict::Ok),
+        ];
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        let text = rules_section(&g, plain());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                "Rules, most urgent first",
+                "  M-1        MUST    FAILED      M-1.1 FAILED",
+                "  `list` not implemented: L-1 (MUST), L-2 (SHOULD), E-1 (SHOULD; E-1.2 FAILED); 4 cases not run",
+                "  blocked by M-1 (fix it first): B-1.1",
+                "  W-1        MUST    NON-STRICT  W-1.1 NON-STRICT (wording)",
+                "  S-1        SHOULD  FAILED      S-1.1 FAILED; S-1.2 OK",
+                "  N-1        SHOULD  NON-STRICT  N-1.1 NON-STRICT",
+                "  OK: 3 rules: P-1–3",
+            ],
+            "{text}"
+        );
+        // The rules a missing command covers are not listed again.
+        assert_eq!(text.matches("L-1 ").count(), 1, "{text}");
+        assert_eq!(text.matches("E-1 ").count(), 1, "{text}");
+
+        let value = json_report(&g, &Spec::default(), json!({}), &|id| id.to_owned());
+        let order: Vec<&str> = value["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            ["M-1", "L-1", "L-2", "E-1", "B-1", "W-1", "S-1", "N-1", "P-1", "P-2", "P-3"]
+        );
+        assert_eq!(value["rules"][0]["group"], "must-failed");
+        assert_eq!(value["rules"][1]["missing_command"], "list");
+        assert_eq!(value["rules"][4]["blocked_by"], "M-1");
+        assert_eq!(
+            value["rules"][4]["cases"][0],
+            json!({"id": "B-1.1", "verdict": "BLOCKED", "blocked_by": "M-1"})
+        );
+        assert_eq!(
+            value["not_implemented"],
+            json!([{"command": "list", "rules": ["L-1", "L-2", "E-1"], "cases": ["L-1.1", "L-2.1", "L-2.2", "E-1.1"]}])
+        );
+        assert_eq!(value["blocked"], json!([{"blocked_by": "M-1", "cases": ["B-1.1"]}]));
+        let case = value["cases"].as_array().unwrap().iter().find(|c| c["id"] == "L-1.1").unwrap();
+        assert_eq!(case["missing_command"], "list");
+        assert_eq!(case["blocked_by"], Value::Null);
+    }
+
+    #[test]
+    fn a_cause_shared_by_several_cases_is_said_once() {
+        let results = vec![
+            because(result("S-4.1", Level::Must, Verdict::Failed), Cause::StrippedText),
+            result("S-5.1", Level::Must, Verdict::Ok),
+            because(result("I-4.1", Level::Should, Verdict::Failed), Cause::StrippedText),
+            because(result("I-4.2", Level::Must, Verdict::Failed), Cause::StrippedText),
+            because(result("T-3.1", Level::Should, Verdict::Failed), Cause::MergedPipelining),
+        ];
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        let text = rules_section(&g, plain());
+        assert_eq!(
+            text.matches("One cause").count(),
+            1,
+            "one case alone is no shared cause: {text}"
+        );
+        assert!(
+            text.contains("  One cause, 3 cases (2 MUST): message texts come back without the white space at their ends"),
+            "{text}"
+        );
+        assert!(text.contains("    Fix: keep the text raw"), "{text}");
+        assert!(text.contains("    Cases: S-4.1, I-4.1, I-4.2\n"), "{text}");
+        // A cause behind every case that did not pass says so instead.
+        let g = grade(&results[..4], false, &none);
+        let text = rules_section(&g, plain());
+        assert!(text.contains("    Cases: every case that did not pass.\n"), "{text}");
+        assert!(
+            text.find("One cause").unwrap() < text.find("  S-4 ").unwrap(),
+            "the cause comes before the rules: {text}"
+        );
+        let value = json_report(&g, &Spec::default(), json!({}), &|id| id.to_owned());
+        assert_eq!(value["causes"].as_array().unwrap().len(), 1);
+        assert_eq!(value["causes"][0]["cause"], "stripped-text");
+        assert_eq!(value["causes"][0]["cases"], json!(["S-4.1", "I-4.1", "I-4.2"]));
+        assert_eq!(value["causes"][0]["fix"], Cause::StrippedText.fix());
+        assert_eq!(value["causes"][0]["must_cases"], 2);
+    }
+
+    #[test]
+    fn wrapping_keeps_runs_of_spaces_and_code_spans() {
+        let text = "The original client sends `send TOKEN henderson  hallo \\r\\n` (two spaces), so the stored text is `\"  hallo \\r\\n\"`, exactly  as shown.";
+        for width in [20, 40, 92] {
+            let lines = wrap(text, width);
+            assert_eq!(lines.join(" "), text, "width {width}: {lines:#?}");
+            for line in &lines {
+                assert_eq!(line.matches('`').count() % 2, 0, "a code span is broken: {line:?}");
+                assert!(!line.starts_with(' ') && !line.ends_with(' '), "{line:?}");
+                assert!(line.chars().count() <= width || !line.contains(" `"), "{line:?}");
+            }
+        }
+        assert_eq!(
+            wrap(text, 40),
+            [
+                "The original client sends",
+                "`send TOKEN henderson  hallo \\r\\n` (two",
+                "spaces), so the stored text is",
+                "`\"  hallo \\r\\n\"`, exactly  as shown.",
+            ]
+        );
+        // An unclosed backtick does not glue the rest of the text together.
+        assert_eq!(wrap("a `b c d e", 3), ["a", "`b", "c d", "e"]);
+
+        let spec = Spec {
+            rules: vec![Rule {
+                id: "A-2".into(),
+                level: Level::Must,
+                source: "seed §1".into(),
+                text: text.into(),
+                line: 7,
+            }],
+            examples: vec![],
+            text_homes: vec![],
+        };
+        let results = vec![result("A-2.1", Level::Must, Verdict::Failed)];
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        let detail = case_detail(&g[0], &spec, "rerun", false);
+        assert!(detail.contains("`\"  hallo \\r\\n\"`"), "{detail}");
+        assert!(detail.contains("henderson  hallo"), "{detail}");
+        let xml = junit_report(&g, &spec, "s", &|id| id.to_owned());
+        assert!(xml.contains("henderson  hallo"), "{xml}");
     }
 
     #[test]
@@ -652,11 +1609,46 @@ mod tests {
     }
 
     #[test]
+    fn junit_types_for_blocked_not_implemented_and_wording() {
+        let results = vec![
+            blocked("S-1.1", Level::Must, "LOGOUT-1"),
+            missing("L-1.1", Level::Must, "list"),
+            worded("A-2.1", Level::Must),
+            worded("E-1.1", Level::Should),
+        ];
+        let none = Expectations::default();
+        let g = graded_with(&results, false, false, &none);
+        let xml = junit_report(&g, &Spec::default(), "s", &|id| id.to_owned());
+        assert!(xml.contains("failures=\"3\" errors=\"0\" skipped=\"0\""), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"blocked by LOGOUT-1: .message: a &lt;b&gt;"),
+            "{xml}"
+        );
+        assert!(xml.contains("type=\"BLOCKED\">"), "{xml}");
+        assert!(
+            xml.contains(
+                "<failure message=\"`list` not implemented: not run\" type=\"NOT-IMPLEMENTED\">"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<failure message=\"wording: .message: a"), "{xml}");
+        assert!(xml.contains("type=\"NON-STRICT\">"), "{xml}");
+        assert!(
+            xml.contains("<system-out>NON-STRICT: wording: .message"),
+            "a SHOULD case only notes it: {xml}"
+        );
+        let g = graded_with(&results, false, true, &none);
+        let xml = junit_report(&g, &Spec::default(), "s", &|id| id.to_owned());
+        assert!(xml.contains("failures=\"2\""), "--accept-wording: {xml}");
+        assert!(!xml.contains("type=\"NON-STRICT\""), "{xml}");
+    }
+
+    #[test]
     fn lines_and_details() {
         let results = vec![result("A-2.1", Level::Must, Verdict::NonStrict)];
         let none = Expectations::default();
         let g = grade(&results, true, &none);
-        let line = case_line(&g[0], Style { color: false });
+        let line = case_line(&g[0], plain());
         assert!(line.starts_with("FAILED*     A-2.1       MUST"), "{line:?}");
         let detail =
             case_detail(&g[0], &Spec::default(), "progjar-chat conform server --case A-2.1", true);
@@ -668,6 +1660,64 @@ mod tests {
         assert!(
             detail.contains("Rerun just this case:  progjar-chat conform server --case A-2.1"),
             "{detail}"
+        );
+    }
+
+    #[test]
+    fn briefs() {
+        let results = vec![
+            worded("A-2.1", Level::Must),
+            blocked("S-1.1", Level::Must, "LOGOUT-1"),
+            because(result("S-4.1", Level::Must, Verdict::Failed), Cause::StrippedText),
+        ];
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        assert_eq!(
+            case_brief(&g[0], None),
+            "---- A-2.1 (MUST) NON-STRICT (wording) ---- line 10: .message: a <b> & \"c\" \u{1}"
+        );
+        assert!(
+            case_brief(&g[1], None)
+                .starts_with("---- S-1.1 (MUST) BLOCKED by LOGOUT-1 ---- line 10: "),
+            "{}",
+            case_brief(&g[1], None)
+        );
+        assert_eq!(
+            same_blocker_line("AUTH-1", "X-1.1", &["A-1.1"]),
+            "---- Also BLOCKED by AUTH-1, as X-1.1: 1 more case: A-1.1"
+        );
+        assert_eq!(
+            same_cause_line("X-1.1", Cause::NoTerminator, &["A-1.1", "B-1.1"]),
+            "---- The same cause as X-1.1 (no-terminator): 2 more cases: A-1.1, B-1.1"
+        );
+        assert_eq!(
+            case_brief(&g[2], Some("(the same cause as X-1.1: stripped-text)")),
+            "---- S-4.1 (MUST) FAILED ---- (the same cause as X-1.1: stripped-text)"
+        );
+    }
+
+    #[test]
+    fn blocked_and_not_implemented_details() {
+        let mut results = vec![
+            blocked("S-1.1", Level::Must, "LOGOUT-1"),
+            missing("L-1.1", Level::Must, "list"),
+            missing("L-2.1", Level::Should, "list"),
+        ];
+        results[1].transcript = results[0].transcript.clone();
+        let none = Expectations::default();
+        let g = grade(&results, false, &none);
+        let detail = case_detail(&g[0], &Spec::default(), "rerun S-1.1", true);
+        assert!(detail.contains("BLOCKED by LOGOUT-1: .message: a <b>"), "{detail}");
+        assert!(detail.contains("fix LOGOUT-1 first"), "{detail}");
+        assert!(case_line(&g[0], plain()).contains("blocked by LOGOUT-1: .message"));
+        let detail = case_detail(&g[1], &Spec::default(), "rerun L-1.1", true);
+        assert_eq!(detail.lines().count(), 1, "{detail}");
+        assert!(detail.starts_with("---- L-1.1 (MUST) NOT-IMPLEMENTED ---- not run: the server does not have the command `list`"), "{detail}");
+        assert!(case_line(&g[1], plain()).contains("`list` not implemented: not run"));
+        let t = triage(&g);
+        assert_eq!(
+            missing_detail(&t.missing[0]),
+            "---- NOT-IMPLEMENTED `list`: 2 cases not run (L-1.1, L-2.1): the server does not have the command `list`"
         );
     }
 }
