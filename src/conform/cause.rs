@@ -63,12 +63,20 @@ impl Cause {
     pub fn rules(self) -> &'static [&'static str] {
         match self {
             Cause::StrippedText => &["SEND-4", "SEND-6"],
-            Cause::NoTerminator => &["TRANS-2"],
-            Cause::NotJson
-            | Cause::MergedPipelining
-            | Cause::ClosesAfterError
-            | Cause::OneConnectionAtATime => &[],
+            Cause::NoTerminator | Cause::NotJson => &["TRANS-2"],
+            Cause::MergedPipelining => &["TRANS-3"],
+            Cause::ClosesAfterError => &["TRANS-5"],
+            Cause::OneConnectionAtATime => &["TRANS-8"],
         }
+    }
+
+    /// Whether the rest of a reply can still be checked when this shows
+    /// in a case of another rule: a stripped text or a missing terminator
+    /// leave the reply readable, so the case goes on without counting
+    /// them; a reply that is not JSON, or none at all, leaves nothing to
+    /// check, so the case is BLOCKED by the cause's rule.
+    pub fn leaves_the_rest_checkable(self) -> bool {
+        matches!(self, Cause::StrippedText | Cause::NoTerminator)
     }
 
     /// How to fix it, with the rule that says so.
@@ -86,7 +94,7 @@ impl Cause {
             }
             Cause::ClosesAfterError => "keep the connection open after an error reply (TRANS-5)",
             Cause::OneConnectionAtATime => {
-                "serve each connection in a thread (or task) of its own (TRANS-1)"
+                "serve each connection in a thread (or task) of its own (TRANS-8)"
             }
         }
     }

@@ -130,9 +130,11 @@ pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) 
             )
         }
     };
-    let mut check = one_finding(Verdict::Failed, message, expected, shown);
-    check.findings[0].cause = cause;
-    check
+    let mut finding = Finding::new(Verdict::Failed, "", message);
+    if let Some(cause) = cause {
+        finding = finding.because(cause);
+    }
+    Check { findings: vec![finding], expected, actual: shown, ..Check::default() }
 }
 
 /// The verdict of a connection that could not be opened: the case could

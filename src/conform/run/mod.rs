@@ -90,6 +90,9 @@ struct CaseRun<'a> {
     blocked_by: Option<String>,
     /// The rule the current step relies on, when it is a `given` step.
     given: Option<String>,
+    /// Every token a login reply of this case carried, bound or not: the
+    /// sessions to log out after the case on a running server.
+    tokens: Vec<String>,
     conns: BTreeMap<u32, Conn>,
     /// Where `C1`, `C2`, … connect.
     addr: SocketAddr,
@@ -118,6 +121,7 @@ impl<'a> CaseRun<'a> {
             verdict: Verdict::Ok,
             blocked_by: None,
             given: None,
+            tokens: Vec::new(),
             conns: BTreeMap::new(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             process: None,
@@ -139,12 +143,18 @@ impl<'a> CaseRun<'a> {
         for (name, value) in &check.bindings {
             self.vars.insert(name.clone(), value.clone());
         }
-        // A difference charged to other rules is noted, not counted here.
+        // A difference charged to other rules is noted, not counted here;
+        // one that leaves nothing else to check blocks the case instead.
+        let mut blocker = None;
         for finding in &mut check.findings {
             if finding.severity < Verdict::Error
                 && finding.severity > Verdict::Ok
                 && !finding.counts_in(&self.example.rule)
             {
+                if !finding.cause.is_none_or(|c| c.leaves_the_rest_checkable()) {
+                    blocker = finding.charged_to.first().cloned();
+                    continue;
+                }
                 finding.severity = Verdict::Ok;
                 let note = format!(
                     "line {line}: {} (counted under {}, not in this case)",
@@ -155,7 +165,7 @@ impl<'a> CaseRun<'a> {
             }
         }
         let mut verdict = check.verdict();
-        if let Some(rule) = &self.given {
+        if let Some(rule) = blocker.as_ref().or(self.given.as_ref()) {
             match verdict {
                 Verdict::Error => {}
                 v if v >= Verdict::Failed => {
@@ -281,6 +291,9 @@ impl<'a> CaseRun<'a> {
         };
         let failure = match outcome {
             ReadOutcome::Reply(reply) => {
+                if let Some(token) = server::token_of(&reply) {
+                    self.tokens.push(token);
+                }
                 let check = if self.given.is_some() {
                     check_given_reply(expect, &reply, &self.vars, self.ctx)
                 } else {

@@ -179,7 +179,7 @@ pub(super) fn unknown_command_hint(check: &mut Check, reply: &ReplyBytes, comman
 }
 
 /// A reply's `tokenid`, if it is an OK login.
-fn token_of(reply: &ReplyBytes) -> Option<String> {
+pub(super) fn token_of(reply: &ReplyBytes) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(reply.bytes.trim_ascii()).ok()?;
     // `tokenid` as the spec says, or whatever a variant calls it.
     let object = value.as_object()?;
@@ -226,12 +226,17 @@ async fn prelude(run: &mut CaseRun<'_>) -> Result<(), String> {
 /// that they do not show up in the next case's `list` (the examples start
 /// from a server with no sessions and leave theirs open).
 async fn cleanup(run: &mut CaseRun<'_>) {
-    let tokens: Vec<String> = run
+    let mut tokens: Vec<String> = run
         .vars
         .values()
         .filter(|v| !v.is_empty() && !v.contains(char::is_whitespace))
         .cloned()
         .collect();
+    for token in &run.tokens {
+        if !tokens.contains(token) {
+            tokens.push(token.clone());
+        }
+    }
     if tokens.is_empty() {
         return;
     }
