@@ -243,3 +243,35 @@ fn a_right_client_is_flagged_nowhere() {
     client(&[], &[], &[], 0);
     client(&["quiet"], &[], &[], 0);
 }
+
+#[test]
+fn replies_that_are_not_json_fail_trans_2_and_block_the_rest() {
+    if !have_python() {
+        return;
+    }
+    let run = conform(&["server", "--spawn", &python_server(&["python-repr"])]);
+    let (flagged, blocked) = grades(&run);
+    assert_eq!(flagged, map(&[("TRANS-2", "FAILED")]), "{}", run.show());
+    assert!(blocked.len() >= 60, "{}", run.show());
+    assert!(blocked.values().all(|b| b == "TRANS-2"), "{blocked:?}");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn closing_after_an_error_fails_trans_5_and_blocks_what_needs_a_second_request() {
+    let blocked = [("TRANS-3.1", "TRANS-5"), ("TRANS-3.2", "TRANS-5"), ("TRANS-6.1", "TRANS-5")];
+    server(&["close-after-error"], &[("TRANS-5", "FAILED")], &blocked, 0);
+}
+
+#[test]
+fn one_connection_at_a_time_fails_trans_8_and_blocks_the_two_connection_cases() {
+    if !have_python() {
+        return;
+    }
+    let run = conform(&["server", "--spawn", &python_server(&["single-threaded"])]);
+    let (flagged, blocked) = grades(&run);
+    assert_eq!(flagged, map(&[("TRANS-8", "FAILED")]), "{}", run.show());
+    assert!(blocked.len() >= 10, "{}", run.show());
+    assert!(blocked.values().all(|b| b == "TRANS-8"), "{blocked:?}");
+    assert_eq!(run.code, 1, "MUST cases that need two connections cannot be shown to pass");
+}

@@ -12,9 +12,10 @@
 
 use std::path::Path;
 
+use progjar_chat::conform::grade;
 use progjar_chat::conform::matcher::{Context, Verdict};
 use progjar_chat::conform::outcome::CaseResult;
-use progjar_chat::conform::report::{self, case_detail};
+use progjar_chat::conform::report::case_detail;
 use progjar_chat::conform::run::{self, ClientTarget, Options, ServerTarget};
 use progjar_chat::conform::select::Expectations;
 use progjar_chat::spec::{self, Kind, Level, Spec};
@@ -81,7 +82,7 @@ fn every_rule_has_an_example_and_every_example_names_a_rule() {
 /// Panics with the full report of every case that is not OK.
 fn assert_all_ok(spec: &Spec, results: &[CaseResult], rerun: &dyn Fn(&str) -> String) {
     let expectations = Expectations::default();
-    let graded = report::grade(results, false, &expectations);
+    let graded = grade::grade(results, false, &expectations);
     let bad: Vec<_> = graded.iter().filter(|g| g.result.verdict != Verdict::Ok).collect();
     if bad.is_empty() {
         return;

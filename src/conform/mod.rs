@@ -18,6 +18,8 @@
 //! | [`diagnose`] | pure: what a failed read or connect means, and its verdict |
 //! | [`outcome`] | pure data: the result of a case and of its steps |
 //! | [`triage`] | pure: results per rule, most urgent first; missing commands, blockers, shared causes |
+//! | [`grade`] | pure: what each case counts as, the overall result, the exit code |
+//! | [`triage`] | pure: the per-rule result, most urgent first; causes and missing commands |
 //! | [`report`] | pure: grading, the overall result, the text report, `--json`, `--junit` |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
@@ -29,6 +31,7 @@ pub mod cause;
 pub mod diagnose;
 pub mod diff;
 pub mod framing;
+pub mod grade;
 pub mod matcher;
 pub mod outcome;
 pub mod process;
@@ -47,10 +50,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+use self::grade::{Graded, Policy};
 use self::matcher::{Context, Verdict};
 use self::outcome::Progress;
 use self::process::shell_quote;
-use self::report::{Graded, Policy, Style};
+use self::report::Style;
 use self::run::{ClientTarget, Options, ServerTarget};
 use self::select::{case_patterns, Expectations};
 use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};
@@ -367,7 +371,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
                     print!("\r\x1b[2K");
                 }
                 let one = [result.clone()];
-                let g = report::grade_with(&one, policy, &expectations);
+                let g = grade::grade_with(&one, policy, &expectations);
                 println!("{}", report::case_line(&g[0], style));
             }
         };
@@ -386,7 +390,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     };
     let style =
         Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
-    let graded = report::grade_with(&results, policy, &expectations);
+    let graded = grade::grade_with(&results, policy, &expectations);
     let invocation = Invocation { under: &under, common: &common, startup };
     println!();
     print!("{}", report::rules_section(&graded, style));
@@ -419,7 +423,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
             return fail(format!("cannot write {}: {error}", path.display()));
         }
     }
-    ExitCode::from(report::exit_code(&graded))
+    ExitCode::from(grade::exit_code(&graded))
 }
 
 enum Target {

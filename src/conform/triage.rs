@@ -8,8 +8,8 @@
 //! NON-STRICT rules; the rules that pass.
 
 use super::cause::Cause;
+use super::grade::Graded;
 use super::matcher::Verdict;
-use super::report::Graded;
 use crate::spec::Level;
 
 /// Where a rule goes in the list, most urgent first.

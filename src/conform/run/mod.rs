@@ -151,7 +151,7 @@ impl<'a> CaseRun<'a> {
                 && finding.severity > Verdict::Ok
                 && !finding.counts_in(&self.example.rule)
             {
-                if !finding.cause.is_none_or(|c| c.leaves_the_rest_checkable()) {
+                if finding.cause.is_some_and(|c| !c.leaves_the_rest_checkable()) {
                     blocker = finding.charged_to.first().cloned();
                     continue;
                 }
