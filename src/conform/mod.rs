@@ -548,7 +548,7 @@ fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArg
     );
     match under {
         Under::Connect { .. } => println!(
-            "Before each case the runner logs in {}, empties their inboxes and logs them out (marked `setup`). Use a server nobody else is using.",
+            "Before each case the runner logs in {}, empties their inboxes and logs them out; after it, it logs out the sessions the case opened (both marked `setup`). Sessions opened by others show in `list`: use a server nobody else is using, or --spawn.",
             run::BUILTIN_USERS.join(", ")
         ),
         Under::Spawn { .. } => println!("Each case starts the server afresh and kills it (and everything it started) afterwards."),
