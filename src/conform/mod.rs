@@ -20,6 +20,7 @@
 //! | [`triage`] | pure: results per rule, most urgent first; missing commands, blockers, shared causes |
 //! | [`grade`] | pure: what each case counts as, the overall result, the exit code |
 //! | [`triage`] | pure: the per-rule result, most urgent first; causes and missing commands |
+//! | [`export`] | pure: `--json` and `--junit` |
 //! | [`report`] | pure: grading, the overall result, the text report, `--json`, `--junit` |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
@@ -30,6 +31,7 @@
 pub mod cause;
 pub mod diagnose;
 pub mod diff;
+pub mod export;
 pub mod framing;
 pub mod grade;
 pub mod matcher;
@@ -410,7 +412,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
             "accept_wording": common.accept_wording,
             "timeout_ms": common.timeout.as_millis() as u64,
         });
-        let value = report::json_report(&graded, &spec, header, &rerun);
+        let value = export::json_report(&graded, &spec, header, &rerun);
         let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
         if let Err(error) = std::fs::write(path, text) {
             return fail(format!("cannot write {}: {error}", path.display()));
@@ -418,7 +420,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     }
     if let Some(path) = &common.junit {
         let xml =
-            report::junit_report(&graded, &spec, &format!("conform {}", kind.as_str()), &rerun);
+            export::junit_report(&graded, &spec, &format!("conform {}", kind.as_str()), &rerun);
         if let Err(error) = std::fs::write(path, xml) {
             return fail(format!("cannot write {}: {error}", path.display()));
         }
