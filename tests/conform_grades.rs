@@ -14,7 +14,17 @@ mod harness;
 
 use std::collections::BTreeMap;
 
-use harness::{conform, have_python, python_client, python_server, Run};
+use std::time::Duration;
+
+use harness::{conform_within, have_python, python_client, python_server, Run};
+
+/// A whole suite against a slow or broken fixture on a loaded 2-core
+/// machine: generous, but bounded.
+const LIMIT: Duration = Duration::from_secs(300);
+
+fn conform(args: &[&str]) -> Run {
+    conform_within(args, LIMIT)
+}
 
 /// The order verdicts are ranked in, best first.
 const RANK: [&str; 6] = ["OK", "NON-STRICT", "NOT-IMPLEMENTED", "BLOCKED", "FAILED", "ERROR"];
@@ -250,7 +260,8 @@ fn server_blocked_by(breaks: &[&str], rule: &str, at_least: usize, code: i32) {
     if !have_python() {
         return;
     }
-    let run = conform(&["server", "--spawn", &python_server(breaks)]);
+    // Each blocked case waits out one read: keep the wait short.
+    let run = conform(&["server", "--spawn", &python_server(breaks), "--timeout", "0.5"]);
     let (flagged, blocked) = grades(&run);
     assert_eq!(flagged, map(&[(rule, "FAILED")]), "{}", run.show());
     assert!(blocked.len() >= at_least, "{}", run.show());
