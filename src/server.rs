@@ -12,11 +12,20 @@
 //! connection gets one `Server Penuh` reply and is closed; with an idle
 //! timeout, a connection that neither sends nor takes bytes for that long
 //! is closed.
+//!
+//! A connection's replies are written before more is read from it, and the
+//! replies held for it are bounded too
+//! ([`SharedChat::max_pending_output`]): once the replies to the requests of
+//! one read pass that mark, the rest of the read waits in its
+//! [`Connection`] (paused) until they are written, and is handled before
+//! the socket is read again. A client that pipelines and never reads makes
+//! the server hold at most the mark plus one reply, and one read.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -29,11 +38,11 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::protocol::connection::Connection;
-use crate::protocol::frame::DEFAULT_MAX_LINE;
-use crate::protocol::limits::{ConnectionCount, SHUTDOWN_GRACE, SHUTDOWN_QUIET};
+use crate::protocol::frame::{FrameError, DEFAULT_MAX_LINE};
+use crate::protocol::limits::{may_handle_more, ConnectionCount, SHUTDOWN_GRACE, SHUTDOWN_QUIET};
 use crate::protocol::reply::ErrorReply;
 use crate::protocol::token::RandomTokens;
-use crate::shared::SharedChat;
+use crate::shared::{Batch, SharedChat};
 
 /// How a server treats its connections.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +161,7 @@ async fn serve(
     let stopped = stop.changed();
     tokio::pin!(stopped);
     let idle = state.limits().idle_timeout;
+    let max_output = state.max_pending_output();
     // Set once the server is stopping: until when this connection may go on.
     let mut stopping: Option<Instant> = None;
     let reason = loop {
@@ -162,20 +172,26 @@ async fn serve(
             Some(end) if Instant::now() >= end => break "server shutting down",
             _ => {}
         }
+        if conn.is_paused() {
+            // Requests of an earlier read are waiting: now that the replies
+            // before them are written, handle them (within the limit again)
+            // and read nothing more until they are all handled.
+            resume(&mut conn, state, &mut output, peer, max_output);
+            if let Err(reason) =
+                write_bounded(&mut stream, &output, &mut probe, &mut stopping, idle).await
+            {
+                break reason;
+            }
+            clear_output(&mut output);
+            continue;
+        }
         let read = std::future::poll_fn(|cx| {
             poll_read_shared(&mut stream, cx, |data| {
                 // The requests of one read share one acquisition of the
                 // lock, released (with the batch) before the write.
                 let mut batch = state.batch();
-                conn.handle_bytes(data, |request| match request {
-                    Ok(line) => {
-                        let handled = batch.handle_line(line, &mut RandomTokens, &mut output);
-                        debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
-                    }
-                    Err(error) => {
-                        ErrorReply::LineTooLong.encode(&mut output);
-                        debug!(%peer, %error, "request");
-                    }
+                conn.handle_bytes_until(data, |request| {
+                    answer(&mut batch, request, &mut output, peer, max_output)
                 });
             })
         });
@@ -207,12 +223,59 @@ async fn serve(
         {
             break reason;
         }
-        output.clear();
-        if output.capacity() > KEEP_OUTPUT {
-            output = Vec::new();
-        }
+        clear_output(&mut output);
     };
     debug!(%peer, reason, "connection closed");
+}
+
+/// Handles one request of a connection, appends its reply to `output`, and
+/// says whether to go on with the next one before `output` is written: only
+/// while it holds less than `max_output` bytes.
+#[inline]
+fn answer(
+    batch: &mut Batch<'_>,
+    request: Result<&[u8], FrameError>,
+    output: &mut Vec<u8>,
+    peer: SocketAddr,
+    max_output: usize,
+) -> ControlFlow<()> {
+    match request {
+        Ok(line) => {
+            let handled = batch.handle_line(line, &mut RandomTokens, output);
+            debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
+        }
+        Err(error) => {
+            ErrorReply::LineTooLong.encode(output);
+            debug!(%peer, %error, "request");
+        }
+    }
+    if may_handle_more(output.len(), max_output) {
+        ControlFlow::Continue(())
+    } else {
+        ControlFlow::Break(())
+    }
+}
+
+/// Hands the requests a paused connection holds to [`answer`], under one
+/// acquisition of the lock, until the replies reach the limit again.
+fn resume(
+    conn: &mut Connection,
+    state: &SharedChat,
+    output: &mut Vec<u8>,
+    peer: SocketAddr,
+    max_output: usize,
+) {
+    let mut batch = state.batch();
+    conn.resume(|request| answer(&mut batch, request, output, peer, max_output));
+}
+
+/// Empties a connection's written replies, and gives back their memory
+/// once it has grown past [`KEEP_OUTPUT`].
+fn clear_output(output: &mut Vec<u8>) {
+    output.clear();
+    if output.capacity() > KEEP_OUTPUT {
+        *output = Vec::new();
+    }
 }
 
 /// Over the connection limit: the one `Server Penuh` reply, written if the

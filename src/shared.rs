@@ -14,7 +14,7 @@
 //! lock is released.
 
 use crate::protocol::chat::{login_error_reply, request_error_reply, Chat};
-use crate::protocol::limits::Limits;
+use crate::protocol::limits::{Limits, DEFAULT_MAX_PENDING_OUTPUT};
 use crate::protocol::reply::Reply;
 use crate::protocol::request::{parse_request_bytes, Request};
 use crate::protocol::token::TokenSource;
@@ -28,6 +28,10 @@ pub struct SharedChat {
     users: std::sync::Arc<UserDirectory>,
     /// Fixed too; the connection limits are the server's to apply.
     limits: Limits,
+    /// The bytes of replies a server holds for one connection before it
+    /// handles no more of its requests until they are written (see
+    /// [`crate::protocol::limits::may_handle_more`]).
+    max_pending_output: usize,
     chat: Mutex<Chat>,
 }
 
@@ -49,12 +53,27 @@ impl SharedChat {
     pub fn with_limits(users: UserDirectory, limits: Limits) -> Self {
         let users = std::sync::Arc::new(users);
         let chat = Chat::with_limits(std::sync::Arc::clone(&users), limits);
-        Self { chat: Mutex::new(chat), users, limits }
+        let max_pending_output = DEFAULT_MAX_PENDING_OUTPUT;
+        Self { chat: Mutex::new(chat), users, limits, max_pending_output }
+    }
+
+    /// The same state, holding at most `bytes` of replies for one connection
+    /// (plus one reply) instead of [`DEFAULT_MAX_PENDING_OUTPUT`]: the
+    /// server's `--max-pending-output`.
+    pub fn with_max_pending_output(mut self, bytes: usize) -> Self {
+        self.max_pending_output = bytes;
+        self
     }
 
     /// The limits this state was made with.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The bytes of replies a server holds for one connection, at most,
+    /// before it writes them (plus the one reply that passes the mark).
+    pub fn max_pending_output(&self) -> usize {
+        self.max_pending_output
     }
 
     /// Handles one request line and appends the reply's bytes to `out`.

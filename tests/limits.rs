@@ -12,7 +12,7 @@ use server_process::{
 };
 
 const MAILBOX_FULL: &str = "Inbox Penuh";
-const TOO_MANY_SESSIONS: &str = "Sesi Terlalu Banyak";
+const UNKNOWN_TOKEN: &str = "Informasi tidak ditemukan";
 const SERVER_FULL: &str = "Server Penuh";
 const TOO_LONG: &str = "--Request Terlalu Panjang";
 
@@ -88,26 +88,181 @@ fn a_mailbox_full_of_bytes_refuses_more_mail() {
     assert_eq!(c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()), MESSAGE_SENT);
 }
 
-/// `--max-sessions-per-user 2`: a third `auth` for the same user gets
-/// `Sesi Terlalu Banyak`; other users log in; a logout makes room.
+/// `--max-sessions-per-user 2`: the right password always logs in. A
+/// third `auth` of messi opens a session, and the least recently used of
+/// his two (the one a request named longest ago) ends: its token is then
+/// `Informasi tidak ditemukan` everywhere, the others work. Using a token
+/// keeps its session: the other one gives way instead. Other users are
+/// unaffected, a wrong password is still wrong, a logout makes room.
 #[test]
-fn too_many_sessions_for_one_user_are_refused() {
+fn at_the_session_limit_the_least_recently_used_session_gives_way() {
     let server = ServerProcess::start(&["--max-sessions-per-user", "2"], &[]);
     let mut c = server.connect();
+    let unknown = error_reply(UNKNOWN_TOKEN);
     let first = c.login("messi", "surabaya");
-    c.login("messi", "surabaya");
-    assert_eq!(c.ask(b"auth messi surabaya\r\n"), error_reply(TOO_MANY_SESSIONS));
-    // A wrong password is still a wrong password.
-    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply("Password Salah"));
+    let second = c.login("messi", "surabaya");
     let henderson = c.login("henderson", "surabaya");
-    c.login("henderson", "surabaya");
+    // Neither used since it opened: the older one gives way.
+    let third = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("logout {first}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {third}\r\n").as_bytes()), EMPTY_INBOX);
+    // From another connection too, and with a `send` as the use.
+    let mut other = server.connect();
+    assert_eq!(other.ask(format!("send {first} lineker x\r\n").as_bytes()), unknown);
+    assert_eq!(other.ask(format!("send {second} lineker x\r\n").as_bytes()), MESSAGE_SENT);
+    // `second` was used after `third`: a fourth login ends `third`.
+    let fourth = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("list {third}\r\n").as_bytes()), unknown);
     assert_eq!(
-        c.ask(format!("list {henderson}\r\n").as_bytes()),
+        c.ask(format!("list {second}\r\n").as_bytes()),
         list_reply(&["messi - Lionel Messi", "henderson - Jordan Henderson"])
     );
-    assert_eq!(c.ask(format!("logout {first}\r\n").as_bytes()), LOGGED_OUT);
-    c.login("messi", "surabaya");
-    assert_eq!(c.ask(b"auth messi surabaya\r\n"), error_reply(TOO_MANY_SESSIONS));
+    // Now `fourth` is the least recently used (opened, never named).
+    let fifth = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {fourth}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), EMPTY_INBOX);
+    // A wrong password is still a wrong password, and ends nothing.
+    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply("Password Salah"));
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
+    // henderson's session is untouched by messi's.
+    assert_eq!(c.ask(format!("inbox {henderson}\r\n").as_bytes()), EMPTY_INBOX);
+    // A logout makes room: the next login ends nothing.
+    assert_eq!(c.ask(format!("logout {second}\r\n").as_bytes()), LOGGED_OUT);
+    let sixth = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {sixth}\r\n").as_bytes()), EMPTY_INBOX);
+    // The one message sent went to lineker, once.
+    let lineker = c.login("lineker", "surabaya");
+    assert_eq!(inbox_texts(&c.ask(format!("inbox {lineker}\r\n").as_bytes())), [" x\r\n"]);
+}
+
+/// The default session limit (1000) locks no one out either: 1001 logins
+/// of one user all succeed, and only the first session (never used) ends.
+#[test]
+fn a_thousand_and_one_logins_all_succeed() {
+    let server = ServerProcess::start(&[], &[]);
+    let mut c = server.connect();
+    let tokens: Vec<String> = (0..1001).map(|_| c.login("lineker", "surabaya")).collect();
+    assert_eq!(c.ask(format!("inbox {}\r\n", tokens[0]).as_bytes()), error_reply(UNKNOWN_TOKEN));
+    for token in [&tokens[1], &tokens[500], &tokens[1000]] {
+        assert_eq!(c.ask(format!("inbox {token}\r\n").as_bytes()), EMPTY_INBOX);
+    }
+}
+
+/// A users file of `n` users `u0000`, `u0001`, … (password `pw`) whose
+/// names are about 60 bytes, so that with all of them online a `list`
+/// reply is about 70 bytes a user.
+fn many_users(n: usize) -> String {
+    let users: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"username": "u{i:04}", "name": "User Number {i:04} {}", "password": "pw"}}"#,
+                "x".repeat(44)
+            )
+        })
+        .collect();
+    format!(r#"{{"users": [{}]}}"#, users.join(", "))
+}
+
+/// A line of /proc/PID/status, in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(server: &ServerProcess, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no {key} line"))
+}
+
+/// The replies a server holds for a client that does not read are bounded
+/// (`--max-pending-output`, 1 MiB by default): with 1,000 users online a
+/// `list` reply is about 70 KB, and a client pipelines 2,000 `list`s (and
+/// a `send` every 50th request) without reading. One 64 KiB read of them
+/// is 1,500 requests, 100 MB of replies; the server handles a read's
+/// requests only while it holds less than the limit, so its peak memory
+/// grows by a few MiB at most. Once the client reads, it gets every reply,
+/// in order, and every `send` happened once, in order.
+#[test]
+fn the_replies_held_for_a_client_that_does_not_read_are_bounded() {
+    const USERS: usize = 1000;
+    const REQUESTS: usize = 2000;
+    const SEND_EVERY: usize = 50;
+    let users = server_process::scratch_file("limits", "users-1000.json", &many_users(USERS));
+    let server = ServerProcess::start(&["--users", users.to_str().unwrap()], &[]);
+    let mut helper = server.connect();
+    let tokens: Vec<String> = (0..USERS).map(|i| helper.login(&format!("u{i:04}"), "pw")).collect();
+    let list = helper.ask(format!("list {}\r\n", tokens[0]).as_bytes());
+    assert!(list.len() > 60 * USERS, "a list reply of {} bytes", list.len());
+
+    let requests: Vec<String> = (0..REQUESTS)
+        .map(|i| match i % SEND_EVERY {
+            x if x == SEND_EVERY - 1 => format!("send {} u0001 m{i}\r\n", tokens[0]),
+            _ => format!("list {}\r\n", tokens[0]),
+        })
+        .collect();
+    let expected: Vec<&[u8]> = requests
+        .iter()
+        .map(|r| if r.starts_with("send") { MESSAGE_SENT.as_bytes() } else { list.as_bytes() })
+        .collect();
+    let flood = requests.concat();
+    assert!(flood.len() > 64 * 1024, "more than one read of requests");
+
+    let rss_before = status_kib(&server, "VmRSS");
+    let hwm_before = status_kib(&server, "VmHWM");
+    let mut c = server.connect();
+    let mut writer = c.stream.try_clone().unwrap();
+    let flood_writer = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(flood.as_bytes()).expect("write the requests");
+    });
+    // Let the server take what it will while nothing is read; the peak
+    // of its memory is what it held.
+    std::thread::sleep(Duration::from_millis(1500));
+    let hwm_after = status_kib(&server, "VmHWM");
+    let rss_after = status_kib(&server, "VmRSS");
+    println!(
+        "limits: a client pipelining {REQUESTS} lists of {} bytes, not reading: server RSS \
+         {rss_before} KiB -> {rss_after} KiB, peak {hwm_before} KiB -> {hwm_after} KiB",
+        list.len()
+    );
+    let growth = hwm_after.saturating_sub(rss_before.max(hwm_before));
+    assert!(
+        growth < 16 * 1024,
+        "the server's peak memory grew by {growth} KiB for a client that does not read"
+    );
+
+    // Now read: every reply, in order, and nothing more.
+    let mut at = (0, 0); // (reply, byte within it)
+    let mut chunk = vec![0u8; 256 * 1024];
+    while at.0 < expected.len() {
+        use std::io::Read;
+        let n = c.stream.read(&mut chunk).expect("read the replies");
+        assert!(n > 0, "the server closed after {} replies", at.0);
+        let mut got = &chunk[..n];
+        while !got.is_empty() {
+            let want = expected.get(at.0).unwrap_or_else(|| panic!("more than {REQUESTS} replies"));
+            let take = (want.len() - at.1).min(got.len());
+            assert!(
+                got[..take] == want[at.1..at.1 + take],
+                "reply {} differs from what request {:?} should get",
+                at.0,
+                requests[at.0]
+            );
+            got = &got[take..];
+            at = if at.1 + take == want.len() { (at.0 + 1, 0) } else { (at.0, at.1 + take) };
+        }
+    }
+    flood_writer.join().unwrap();
+    assert_eq!(c.ask(format!("list {}\r\n", tokens[0]).as_bytes()), list);
+    let sent: Vec<String> = (0..REQUESTS)
+        .filter(|i| i % SEND_EVERY == SEND_EVERY - 1)
+        .map(|i| format!(" m{i}\r\n"))
+        .collect();
+    assert_eq!(inbox_texts(&c.ask(format!("inbox {}\r\n", tokens[1]).as_bytes())), sent);
 }
 
 /// `--max-connections 2`: a third connection gets `Server Penuh` and is
@@ -219,5 +374,23 @@ fn bad_limit_values_are_usage_errors() {
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(output.stdout.is_empty(), "{args:?} started a server");
+    }
+}
+
+/// `--max-pending-output` is the server's flag for that bound: with a
+/// tiny one, a client that pipelines and reads late still gets every reply,
+/// in order.
+#[test]
+fn a_tiny_output_limit_still_answers_everything_in_order() {
+    let server = ServerProcess::start(&["--max-pending-output", "64"], &[]);
+    let mut c = server.connect();
+    let token = c.login("messi", "surabaya");
+    let requests: String =
+        (0..200).map(|i| format!("send {token} messi m{i}\r\ninbox {token}\r\n")).collect();
+    c.send(requests.as_bytes());
+    for i in 0..200 {
+        assert_eq!(c.reply(), MESSAGE_SENT, "reply to send {i}");
+        let inbox = c.reply();
+        assert!(inbox.contains(&format!("\"msg\": \" m{i}\\r\\n\"")), "inbox {i}: {inbox}");
     }
 }

@@ -6,8 +6,13 @@
 //! kept per recipient *user*, not per session, so a message waits for its
 //! recipient while they are offline and is taken by whichever of their
 //! sessions asks first; `inbox` removes what it returns.
+//!
+//! A user holds at most [`Limits::max_sessions_per_user`] sessions: an
+//! `auth` beyond that ends the user's least recently used session (the one
+//! whose token a request named longest ago) and opens the new one, so that
+//! the right password always logs in (spec/PROTOCOL.md §12).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::fast_hash::BuildFastHasher;
@@ -25,19 +30,46 @@ pub struct Chat {
     sessions: HashMap<String, Session, BuildFastHasher>,
     /// The token found last and its user; see [`LastLookup`].
     last_lookup: Option<LastLookup>,
-    /// Per user, the opening numbers of their live sessions.
-    live: Vec<BTreeSet<u64>>,
+    /// Per user, their live sessions.
+    live: Vec<UserSessions>,
     /// Per recipient, pending messages oldest first.
     mailboxes: Vec<Mailbox>,
-    sessions_opened: u64,
+    /// Counts every session opened and every use of a token: the opening
+    /// numbers and the times of last use, all different.
+    clock: u64,
     limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Session {
     user: UserId,
-    /// When the session was opened, counted in sessions.
+    /// When the session was opened, on [`Chat::clock`].
     opened: u64,
+}
+
+/// One user's live sessions.
+#[derive(Debug, Clone, Default)]
+struct UserSessions {
+    /// By opening number, earliest first (the order of `list`).
+    live: BTreeMap<u64, LiveSession>,
+    /// The order in which the sessions give way at the session limit: one
+    /// `(stamp, opened)` per live session, `stamp` being the session's last
+    /// use when it was queued. A use only updates
+    /// [`LiveSession::last_used`] (a lookup in `live`, no allocation); the
+    /// queue is brought up to date only when a session must give way (see
+    /// [`Chat::end_least_recently_used`]), which re-queues each session at
+    /// most once per use since it was queued: amortised O(log n) per use.
+    by_use: BTreeSet<(u64, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct LiveSession {
+    /// Its token, to end it from here.
+    token: String,
+    /// When a request last named its token (or when it was opened).
+    last_used: u64,
+    /// Its stamp in [`UserSessions::by_use`].
+    queued: u64,
 }
 
 /// The last token found in the sessions map, and whose it is.
@@ -53,16 +85,17 @@ struct LastLookup {
     token: [u8; LAST_LOOKUP_MAX],
     len: usize,
     user: UserId,
+    opened: u64,
 }
 
 /// Tokens longer than this are not remembered (the server's are 36 bytes).
 const LAST_LOOKUP_MAX: usize = 40;
 
 impl LastLookup {
-    fn new(token: &str, user: UserId) -> Option<Self> {
+    fn new(token: &str, session: Session) -> Option<Self> {
         let mut bytes = [0; LAST_LOOKUP_MAX];
         bytes.get_mut(..token.len())?.copy_from_slice(token.as_bytes());
-        Some(Self { token: bytes, len: token.len(), user })
+        Some(Self { token: bytes, len: token.len(), user: session.user, opened: session.opened })
     }
 
     fn is(&self, token: &str) -> bool {
@@ -84,9 +117,9 @@ impl Chat {
             users,
             sessions: HashMap::default(),
             last_lookup: None,
-            live: vec![BTreeSet::new(); n],
+            live: vec![UserSessions::default(); n],
             mailboxes: vec![Mailbox::default(); n],
-            sessions_opened: 0,
+            clock: 0,
             limits,
         }
     }
@@ -112,8 +145,8 @@ impl Chat {
 
     /// Handles one request. Checks run in the original's order: missing
     /// fields (already ruled out by parsing), then the token, then the
-    /// recipient; then the limits (room in the recipient's mailbox, the
-    /// user's number of sessions).
+    /// recipient; then the limit (room in the recipient's mailbox). Every
+    /// request that names a live session's token counts as a use of it.
     pub fn handle(&mut self, request: Request<'_>, tokens: &mut impl TokenSource) -> Reply {
         match request {
             Request::Auth { username, password } => self.auth(username, password, tokens),
@@ -148,7 +181,10 @@ impl Chat {
             Request::Logout { token } => match self.sessions.remove(token) {
                 Some(session) => {
                     self.last_lookup = None;
-                    self.live[session.user.0 as usize].remove(&session.opened);
+                    let sessions = &mut self.live[session.user.0 as usize];
+                    if let Some(live) = sessions.live.remove(&session.opened) {
+                        sessions.by_use.remove(&(live.queued, session.opened));
+                    }
                     Reply::LoggedOut
                 }
                 None => Reply::Error(ErrorReply::UnknownToken),
@@ -172,30 +208,76 @@ impl Chat {
     /// Opens a session for a user whose password was already checked, with
     /// [`UserDirectory::check_login`]: a server checks before it takes the
     /// lock, since an argon2 check takes milliseconds.
+    ///
+    /// Always opens one: a user already at the session limit loses their
+    /// least recently used session first, whose token then names no session.
     pub fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
-        if !self.limits.may_open_session(self.live[user.0 as usize].len()) {
-            return Reply::Error(ErrorReply::TooManySessions);
-        }
         let mut token = tokens.new_token();
         while self.sessions.contains_key(&token) {
             token = tokens.new_token();
         }
-        self.sessions_opened += 1;
-        let opened = self.sessions_opened;
+        while !self.limits.may_open_session(self.live[user.0 as usize].live.len()) {
+            if !self.end_least_recently_used(user) {
+                break;
+            }
+        }
+        self.clock += 1;
+        let opened = self.clock;
         self.sessions.insert(token.clone(), Session { user, opened });
-        self.live[user.0 as usize].insert(opened);
+        let sessions = &mut self.live[user.0 as usize];
+        sessions.by_use.insert((opened, opened));
+        let live = LiveSession { token: token.clone(), last_used: opened, queued: opened };
+        sessions.live.insert(opened, live);
         Reply::LoggedIn { token }
     }
 
-    fn session_user(&mut self, token: &str) -> Option<UserId> {
-        if let Some(last) = &self.last_lookup {
-            if last.is(token) {
-                return Some(last.user);
+    /// Ends the user's session that was used least recently (by the last
+    /// request that named its token, or its opening if none did); `false`
+    /// if the user has none.
+    ///
+    /// Takes sessions from the front of the user's queue: one that was used
+    /// since it was queued goes to the back, stamped with its last use; the
+    /// first one that was not is the least recently used of all (every
+    /// other stamp is later than its own, and no later than that session's
+    /// last use).
+    fn end_least_recently_used(&mut self, user: UserId) -> bool {
+        let sessions = &mut self.live[user.0 as usize];
+        while let Some((stamp, opened)) = sessions.by_use.pop_first() {
+            match sessions.live.get_mut(&opened) {
+                Some(live) if live.last_used != stamp => {
+                    live.queued = live.last_used;
+                    sessions.by_use.insert((live.last_used, opened));
+                }
+                Some(_) => {
+                    if let Some(live) = sessions.live.remove(&opened) {
+                        self.sessions.remove(live.token.as_str());
+                    }
+                    self.last_lookup = None;
+                    return true;
+                }
+                // Every queued session is live; nothing to end here.
+                None => {}
             }
         }
-        let user = self.sessions.get(token)?.user;
-        self.last_lookup = LastLookup::new(token, user);
-        Some(user)
+        false
+    }
+
+    /// The user of a live session, if `token` names one; counts as a use of
+    /// that session.
+    fn session_user(&mut self, token: &str) -> Option<UserId> {
+        let session = match &self.last_lookup {
+            Some(last) if last.is(token) => Session { user: last.user, opened: last.opened },
+            _ => {
+                let session = *self.sessions.get(token)?;
+                self.last_lookup = LastLookup::new(token, session);
+                session
+            }
+        };
+        self.clock += 1;
+        if let Some(live) = self.live[session.user.0 as usize].live.get_mut(&session.opened) {
+            live.last_used = self.clock;
+        }
+        Some(session.user)
     }
 
     /// Users with a live session, ordered by their earliest live session.
@@ -204,8 +286,8 @@ impl Chat {
             .live
             .iter()
             .enumerate()
-            .filter_map(|(i, opened)| {
-                let first = opened.first()?;
+            .filter_map(|(i, sessions)| {
+                let (first, _) = sessions.live.first_key_value()?;
                 Some((*first, UserId(i as u32)))
             })
             .collect();
@@ -390,6 +472,104 @@ mod tests {
         for request in ["inbox {t}", "list {t}", "send {t} messi hi", "logout {t}"] {
             let line = format!("{}\r\n", request.replace("{t}", &messi));
             assert!(h.ask(&line).contains("Informasi tidak ditemukan"), "{line}");
+        }
+    }
+
+    /// At the session limit the right password still logs in: the session
+    /// named least recently gives way, and its token is then unknown.
+    #[test]
+    fn at_the_session_limit_the_least_recently_used_session_gives_way() {
+        let limits = Limits { max_sessions_per_user: 2, ..Limits::default() };
+        let mut h = Harness::new();
+        h.chat = Chat::with_limits(Arc::new(UserDirectory::builtin()), limits);
+        let unknown = "{\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n";
+        let a = h.login("messi");
+        let b = h.login("messi");
+        let lineker = h.login("lineker");
+        // Never used since they opened: the older one goes.
+        let c = h.login("messi");
+        assert_eq!(h.ask(&format!("inbox {a}\r\n")), unknown);
+        assert_eq!(h.ask(&format!("logout {a}\r\n")), unknown);
+        assert_eq!(h.chat.session_count(), 3);
+        // b is used (a failed `send` names it too), so c goes next.
+        assert!(h.ask(&format!("send {b} pogba hi\r\n")).contains("User Tidak Ditemukan"));
+        let d = h.login("messi");
+        assert_eq!(h.ask(&format!("list {c}\r\n")), unknown);
+        // Each kind of use keeps a session: b, then d, then b again.
+        assert!(h.ask(&format!("inbox {b}\r\n")).contains("\"OK\""));
+        assert!(h.ask(&format!("list {d}\r\n")).contains("\"OK\""));
+        assert!(h.ask(&format!("send {b} messi hi\r\n")).contains("\"OK\""));
+        let e = h.login("messi");
+        assert_eq!(h.ask(&format!("inbox {d}\r\n")), unknown);
+        assert!(h.ask(&format!("inbox {b}\r\n")).contains("\"OK\""));
+        assert!(h.ask(&format!("inbox {e}\r\n")).contains("\"OK\""));
+        // Other users are untouched, and `list` shows messi once, by his
+        // earliest live session (b, opened before lineker's).
+        assert_eq!(
+            h.ask(&format!("list {lineker}\r\n")),
+            "{\"status\": \"OK\", \"messages\": [\"messi - Lionel Messi\", \"lineker - Gary Lineker\"]}\r\n\r\n"
+        );
+        assert_eq!(h.chat.session_count(), 3);
+    }
+
+    /// Against a plain model (each user's sessions with their last use;
+    /// the smallest gives way), over random logins, uses and logouts of a
+    /// few users at small limits: every request gets the model's reply.
+    #[test]
+    fn sessions_give_way_in_least_recently_used_order() {
+        let mut seed = 0x853c_49e6_748f_ea9b_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names = ["messi", "henderson", "lineker"];
+        for round in 0..300 {
+            let limit = 1 + next(4) as usize;
+            let limits = Limits { max_sessions_per_user: limit, ..Limits::default() };
+            let mut h = Harness::new();
+            h.chat = Chat::with_limits(Arc::new(UserDirectory::builtin()), limits);
+            // Every token issued, and per live token (user, last use).
+            let mut issued: Vec<String> = Vec::new();
+            let mut model: HashMap<String, (usize, u64)> = HashMap::new();
+            let mut clock = 0u64;
+            for step in 0..200 {
+                clock += 1;
+                let context = format!("round {round}, step {step}, limit {limit}");
+                if next(3) == 0 || issued.is_empty() {
+                    let user = next(3) as usize;
+                    let mine: Vec<(&String, u64)> = model
+                        .iter()
+                        .filter(|(_, &(u, _))| u == user)
+                        .map(|(t, &(_, used))| (t, used))
+                        .collect();
+                    if mine.len() >= limit {
+                        let oldest = mine.iter().min_by_key(|(_, used)| *used).unwrap().0.clone();
+                        model.remove(&oldest);
+                    }
+                    let token = h.login(names[user]);
+                    model.insert(token.clone(), (user, clock));
+                    issued.push(token);
+                } else {
+                    let token = issued[next(issued.len() as u64) as usize].clone();
+                    let live = model.contains_key(&token);
+                    let request = match next(4) {
+                        0 => format!("inbox {token}\r\n"),
+                        1 => format!("list {token}\r\n"),
+                        2 => format!("send {token} lineker hi\r\n"),
+                        _ => format!("logout {token}\r\n"),
+                    };
+                    let reply = h.ask(&request);
+                    assert_eq!(reply.contains("\"OK\""), live, "{context}: {request} {reply}");
+                    if request.starts_with("logout") {
+                        model.remove(&token);
+                    } else if let Some(entry) = model.get_mut(&token) {
+                        entry.1 = clock;
+                    }
+                }
+                assert_eq!(h.chat.session_count(), model.len(), "{context}");
+            }
         }
     }
 

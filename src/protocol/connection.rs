@@ -6,6 +6,15 @@
 //! order, to the caller. A line longer than the limit is answered once with
 //! an error and then skipped up to its `\r\n`, so the connection resumes
 //! with the next request and the buffer never grows past the limit.
+//!
+//! The caller may also stop part-way through a read
+//! ([`Connection::handle_bytes_until`]), when it holds as many replies as it
+//! will before writing them: the requests not yet handed out are kept, in
+//! order, and handed out by [`Connection::resume`] once the caller is ready
+//! (a server stops reading from the socket meanwhile, so what is kept is at
+//! most one read and the start of a request).
+
+use std::ops::ControlFlow;
 
 use super::frame::{find_crlf, FrameError, DEFAULT_MAX_LINE};
 
@@ -17,8 +26,14 @@ use super::frame::{find_crlf, FrameError, DEFAULT_MAX_LINE};
 #[derive(Debug)]
 pub struct Connection {
     /// The start of a request whose `\r\n` has not arrived (it holds no
-    /// `\r\n`), or the trailing `\r` of a line being skipped.
+    /// `\r\n`), or the trailing `\r` of a line being skipped. While
+    /// paused: from `held_from` on, the bytes not yet handed out, whole
+    /// requests among them.
     buf: Vec<u8>,
+    /// Paused: the caller stopped before all of `buf` was handed out.
+    paused: bool,
+    /// While paused, where in `buf` the bytes not yet handed out begin.
+    held_from: usize,
     /// Inside an over-long line that has already been answered.
     discarding: bool,
     max_line: usize,
@@ -34,7 +49,13 @@ impl Connection {
     /// A connection that accepts request lines of at most `max_line` bytes,
     /// terminator included.
     pub fn new(max_line: usize) -> Self {
-        Self { buf: Vec::new(), discarding: false, max_line: max_line.max(2) }
+        Self {
+            buf: Vec::new(),
+            paused: false,
+            held_from: 0,
+            discarding: false,
+            max_line: max_line.max(2),
+        }
     }
 
     /// Takes the bytes of one read and calls `on_request` for each request
@@ -45,6 +66,28 @@ impl Connection {
         data: &[u8],
         mut on_request: impl FnMut(Result<&[u8], FrameError>),
     ) {
+        self.handle_bytes_until(data, |request| {
+            on_request(request);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// As [`Connection::handle_bytes`], but `on_request` may stop the
+    /// handing out after any request by returning `Break`: the bytes not yet
+    /// handed out are then kept (copied, the only time whole requests are)
+    /// and the connection is [paused](Connection::is_paused) until
+    /// [`Connection::resume`] has handed them all out. Given more bytes
+    /// while paused, it appends them and resumes.
+    pub fn handle_bytes_until(
+        &mut self,
+        data: &[u8],
+        mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
+    ) {
+        if self.paused {
+            self.buf.extend_from_slice(data);
+            self.resume(on_request);
+            return;
+        }
         let mut data = data;
         if !self.buf.is_empty() {
             // Finish the request an earlier read began, copying from `data`
@@ -60,7 +103,7 @@ impl Connection {
             let take = end.unwrap_or(data.len());
             self.buf.extend_from_slice(&data[..take]);
             let buf = std::mem::take(&mut self.buf);
-            let used = self.cut(&buf, resume, &mut on_request);
+            let (used, flow) = self.cut(&buf, resume, &mut on_request);
             if end.is_none() {
                 self.buf = buf;
                 self.buf.drain(..used);
@@ -70,39 +113,94 @@ impl Connection {
             // memory go rather than keep it for an idle connection.
             debug_assert_eq!(used, buf.len());
             data = &data[take..];
+            if flow.is_break() {
+                self.pause(data);
+                return;
+            }
         }
-        let used = self.cut(data, 0, &mut on_request);
-        self.buf.extend_from_slice(&data[used..]);
+        match self.cut(data, 0, &mut on_request) {
+            (used, ControlFlow::Continue(())) => self.buf.extend_from_slice(&data[used..]),
+            (used, ControlFlow::Break(())) => self.pause(&data[used..]),
+        }
+    }
+
+    /// Whether bytes that may hold whole requests wait for
+    /// [`Connection::resume`] (the caller stopped part-way).
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Hands out, in order, the requests kept when the caller stopped, until
+    /// it stops again or all are out (the connection is then no longer
+    /// paused). Does nothing unless paused.
+    pub fn resume(
+        &mut self,
+        mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
+    ) {
+        if !self.paused {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let (used, flow) = self.cut(&buf[self.held_from..], 0, &mut on_request);
+        let held_from = self.held_from + used;
+        if flow.is_break() && held_from < buf.len() {
+            self.held_from = held_from;
+        } else {
+            // All whole requests are out: what is left is an incomplete
+            // request, as when not paused.
+            buf.drain(..held_from);
+            if buf.is_empty() {
+                buf = Vec::new();
+            }
+            self.held_from = 0;
+            self.paused = false;
+        }
+        self.buf = buf;
+    }
+
+    /// Keeps `rest`, the bytes after the request the caller stopped at.
+    fn pause(&mut self, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.buf.extend_from_slice(rest);
+            self.held_from = 0;
+            self.paused = true;
+        }
     }
 
     /// Hands every whole request of `buf` to `on_request`, looking for
-    /// `\r\n` from `from` on, and returns how many bytes it used up; the rest
+    /// `\r\n` from `from` on, until `on_request` says stop; returns how many
+    /// bytes it used up, and whether it stopped. Unless it stopped, the rest
     /// is an incomplete request (or the trailing `\r` of a skipped line).
     fn cut(
         &mut self,
         buf: &[u8],
         from: usize,
-        on_request: &mut impl FnMut(Result<&[u8], FrameError>),
-    ) -> usize {
+        on_request: &mut impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
+    ) -> (usize, ControlFlow<()>) {
         let mut start = 0;
         let mut search = from;
         loop {
             match find_crlf(buf, search) {
                 Some(at) => {
                     let end = at + 2;
-                    if self.discarding {
+                    let flow = if self.discarding {
                         self.discarding = false;
+                        ControlFlow::Continue(())
                     } else if end - start > self.max_line {
-                        on_request(Err(FrameError::LineTooLong { limit: self.max_line }));
+                        on_request(Err(FrameError::LineTooLong { limit: self.max_line }))
                     } else {
-                        on_request(Ok(&buf[start..end]));
-                    }
+                        on_request(Ok(&buf[start..end]))
+                    };
                     start = end;
                     search = end;
+                    if flow.is_break() {
+                        return (start, flow);
+                    }
                 }
                 None => {
                     if !self.discarding && buf.len() - start >= self.max_line {
-                        on_request(Err(FrameError::LineTooLong { limit: self.max_line }));
+                        // What is left is all skipped: a stop changes nothing.
+                        let _ = on_request(Err(FrameError::LineTooLong { limit: self.max_line }));
                         self.discarding = true;
                     }
                     if self.discarding {
@@ -111,15 +209,16 @@ impl Connection {
                         let keep = usize::from(buf.last() == Some(&b'\r'));
                         start = buf.len() - keep;
                     }
-                    return start;
+                    return (start, ControlFlow::Continue(()));
                 }
             }
         }
     }
 
-    /// How many bytes wait for the rest of their request.
+    /// How many bytes wait for the rest of their request (while paused:
+    /// for the caller to resume).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.held_from
     }
 }
 
@@ -262,6 +361,95 @@ mod tests {
                 assert_eq!(ours.buffered(), reference.buf.len(), "stream {stream:?}");
                 at += size;
             }
+        }
+    }
+
+    #[test]
+    fn a_stop_keeps_the_rest_for_resume() {
+        let mut conn = Connection::default();
+        let mut got = Vec::new();
+        conn.handle_bytes_until(b"a\r\nb\r\nc\r\nd", |r| {
+            got.push(r.unwrap().to_vec());
+            ControlFlow::Break(())
+        });
+        assert_eq!(got, [b"a\r\n".to_vec()]);
+        assert!(conn.is_paused());
+        assert_eq!(conn.buffered(), 7);
+        conn.resume(|r| {
+            got.push(r.unwrap().to_vec());
+            ControlFlow::Break(())
+        });
+        assert_eq!(got.len(), 2);
+        assert!(conn.is_paused());
+        conn.resume(|r| {
+            got.push(r.unwrap().to_vec());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(got, [&b"a\r\n"[..], b"b\r\n", b"c\r\n"]);
+        assert!(!conn.is_paused());
+        assert_eq!(conn.buffered(), 1, "the start of d");
+        assert_eq!(feed(&mut conn, b"\r\n"), vec![Ok(b"d\r\n".to_vec())]);
+        // A stop at the last whole request keeps nothing and does not pause.
+        conn.handle_bytes_until(b"e\r\n", |_| ControlFlow::Break(()));
+        assert!(!conn.is_paused());
+        assert_eq!(conn.buffered(), 0);
+    }
+
+    /// Stopping anywhere and resuming (also with more bytes given while
+    /// paused) hands out the same requests in the same order as never
+    /// stopping, over random streams and reads.
+    #[test]
+    fn stopping_and_resuming_changes_nothing_but_when() {
+        let mut seed = 0x6a09_e667_f3bc_c908_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..3000 {
+            let max_line = 2 + next(12) as usize;
+            let len = next(120) as usize;
+            let stream: Vec<u8> = (0..len)
+                .map(|_| match next(6) {
+                    0 | 1 => b'\r',
+                    2 => b'\n',
+                    _ => b'a' + next(3) as u8,
+                })
+                .collect();
+            let mut ours = Connection::new(max_line);
+            let mut plain = Connection::new(max_line);
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            let stop_one_in = 1 + next(4);
+            let mut stops = next(u64::MAX) | 1;
+            let mut stop = |got: &mut Vec<_>, r: Result<&[u8], FrameError>| {
+                got.push(r.map(<[u8]>::to_vec));
+                stops ^= stops << 13;
+                stops ^= stops >> 7;
+                stops ^= stops << 17;
+                if stops % stop_one_in == 0 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            };
+            let mut at = 0;
+            while at < stream.len() {
+                let size = 1 + next(20) as usize;
+                let chunk = &stream[at..(at + size).min(stream.len())];
+                ours.handle_bytes_until(chunk, |r| stop(&mut got, r));
+                want.extend(feed(&mut plain, chunk));
+                // Resume fully, or only partly and let the next read come.
+                while ours.is_paused() && next(3) != 0 {
+                    ours.resume(|r| stop(&mut got, r));
+                }
+                at += size;
+            }
+            while ours.is_paused() {
+                ours.resume(|r| stop(&mut got, r));
+            }
+            assert_eq!(got, want, "stream {stream:?}, max_line {max_line}");
+            assert_eq!(ours.buffered(), plain.buffered(), "stream {stream:?}");
         }
     }
 

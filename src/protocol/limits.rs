@@ -10,9 +10,14 @@
 //! | longest request line | `--max-line` | 1 MiB ([`DEFAULT_MAX_LINE`]) | `--Request Terlalu Panjang`, the line is skipped to its `\r\n` |
 //! | messages waiting per recipient | `--max-pending` | 100,000 | `send` gets `Inbox Penuh`, nothing is stored |
 //! | bytes of text waiting per recipient | `--max-pending-bytes` | 64 MiB | `send` gets `Inbox Penuh`, nothing is stored |
-//! | sessions per user | `--max-sessions-per-user` | 1,000 | `auth` gets `Sesi Terlalu Banyak`, no session opens |
+//! | sessions per user | `--max-sessions-per-user` | 1,000 | `auth` ends that user's least recently used session and opens the new one |
 //! | open connections | `--max-connections` | 10,000 | a new connection gets `Server Penuh` and is closed |
 //! | idle connection | `--idle-timeout SECS` | off | the connection is closed, with no reply |
+//! | replies held for one connection | `--max-pending-output` | 1 MiB ([`DEFAULT_MAX_PENDING_OUTPUT`]) | the server handles no more of its requests until they are written |
+//!
+//! No limit locks a user out: at the session limit the least recently used
+//! session gives way, since expiring idle sessions would not be enough
+//! (whoever holds the sessions can keep them all busy).
 //!
 //! These are properties of the reference server, not of the protocol: a
 //! conforming server may choose others.
@@ -35,6 +40,20 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Live sessions one user may hold at once, by default.
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
 
+/// Bytes of replies a server holds for one connection, by default, before
+/// it handles no more of that connection's requests until they are
+/// written (applied by [`crate::server`]; see [`may_handle_more`]).
+///
+/// 1 MiB, as much as the longest request line: far more than ordinary
+/// pipelining needs (a whole 64 KiB read of `send` requests is answered in
+/// at most 64 KiB, a `Message Sent` being no longer than the shortest
+/// `send`), and a client that meets it loses nothing (the rest of its read
+/// is handled once the replies are written); yet small enough that a
+/// client that does not read makes the server hold about 1 MiB, not the
+/// tens of MB that the replies to one 64 KiB read of `list` requests come
+/// to with 1,000 users online (30 KB a reply).
+pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+
 /// On shutdown, a connection keeps being answered until it has been quiet
 /// this long...
 pub const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
@@ -55,8 +74,8 @@ pub struct Limits {
     /// Connections open at once; one more is answered `Server Penuh` and
     /// closed.
     pub max_connections: usize,
-    /// Live sessions per user; one more `auth` is answered
-    /// `Sesi Terlalu Banyak`.
+    /// Live sessions per user; one more `auth` ends the user's least
+    /// recently used session first.
     pub max_sessions_per_user: usize,
     /// Close a connection when, for this long, no request bytes arrive
     /// while it owes no reply, or a reply it owes makes no progress (its
@@ -83,7 +102,8 @@ impl Limits {
         messages < self.max_pending && bytes.saturating_add(text) <= self.max_pending_bytes
     }
 
-    /// Whether a user with `live` sessions may open one more.
+    /// Whether a user with `live` sessions may open one more without one of
+    /// them giving way.
     pub fn may_open_session(&self, live: usize) -> bool {
         live < self.max_sessions_per_user
     }
@@ -92,6 +112,14 @@ impl Limits {
     pub fn may_accept(&self, open: usize) -> bool {
         open < self.max_connections
     }
+}
+
+/// Whether a connection that holds `held` bytes of replies not yet written
+/// may have another request handled before they are, under a limit of
+/// `max_pending_output` bytes. A server asks after each request it
+/// handles, so it holds at most the limit plus one reply.
+pub fn may_handle_more(held: usize, max_pending_output: usize) -> bool {
+    held < max_pending_output
 }
 
 /// How many connections a server has open, shared by the accept loop and
@@ -166,8 +194,9 @@ mod tests {
         assert!(!limits.may_accept(1));
     }
 
-    /// The core applies the mailbox and session limits with the documented
-    /// replies, after the token and recipient checks.
+    /// The core applies the mailbox limits with the documented replies,
+    /// after the token and recipient checks, and the session limit by
+    /// ending the least recently used session.
     #[test]
     fn the_core_applies_the_mailbox_and_session_limits() {
         use crate::protocol::chat::Chat;
@@ -194,9 +223,13 @@ mod tests {
         let t2 = "00000000-0000-4000-8000-000000000002";
         assert!(ask(&mut chat, "auth messi surabaya\r\n").contains(t1));
         assert!(ask(&mut chat, "auth messi surabaya\r\n").contains(t2));
-        assert_eq!(ask(&mut chat, "auth messi surabaya\r\n"), error("Sesi Terlalu Banyak"));
         assert_eq!(ask(&mut chat, "auth messi jakarta\r\n"), error("Password Salah"));
         assert!(ask(&mut chat, "auth lineker surabaya\r\n").contains("tokenid"));
+        // t1 was used after t2: a third session of messi ends t2, not t1.
+        assert!(ask(&mut chat, &format!("list {t1}\r\n")).contains("\"OK\""));
+        assert!(ask(&mut chat, "auth messi surabaya\r\n").contains("tokenid"));
+        assert_eq!(ask(&mut chat, &format!("inbox {t2}\r\n")), error("Informasi tidak ditemukan"));
+        assert_eq!(chat.session_count(), 3);
         // Two messages; a third is one too many. " ab\r\n" is 5 bytes.
         assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
         assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
@@ -214,12 +247,15 @@ mod tests {
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker abcde\r\n")), error("Inbox Penuh"));
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker a\r\n")), sent);
         assert_eq!(chat.pending_count(), 4);
-        // A logout makes room for another session.
+        // A logout makes room for another session: t1 stays.
+        let t4 = "00000000-0000-4000-8000-000000000004";
         assert_eq!(
-            ask(&mut chat, &format!("logout {t2}\r\n")),
+            ask(&mut chat, &format!("logout {t4}\r\n")),
             "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n"
         );
         assert!(ask(&mut chat, "auth messi surabaya\r\n").contains("tokenid"));
+        assert!(ask(&mut chat, &format!("list {t1}\r\n")).contains("\"OK\""));
+        assert_eq!(chat.session_count(), 3);
         // Reading empties the mailbox, and its byte count with it: 12 bytes
         // fit again.
         let lineker = "00000000-0000-4000-8000-000000000003";

@@ -68,8 +68,6 @@ pub enum ErrorReply {
     /// The recipient's mailbox is at the server's limit (our choice; see
     /// [`super::limits`]).
     MailboxFull,
-    /// The user holds as many sessions as the server allows (our choice).
-    TooManySessions,
     /// The server has as many connections as it allows; sent once to a new
     /// connection, which is then closed (our choice).
     ServerFull,
@@ -88,7 +86,6 @@ impl ErrorReply {
             ErrorReply::NotUtf8 => "--Request Bukan UTF-8",
             ErrorReply::LineTooLong => "--Request Terlalu Panjang",
             ErrorReply::MailboxFull => "Inbox Penuh",
-            ErrorReply::TooManySessions => "Sesi Terlalu Banyak",
             ErrorReply::ServerFull => "Server Penuh",
         }
     }

@@ -1,0 +1,192 @@
+//! The bound on the replies a server holds for one connection
+//! ([`SharedChat::with_max_pending_output`], the server's
+//! `--max-pending-output`), in the tokio server run in-process: whatever the
+//! bound, even one byte (every request's reply written before the next
+//! request is handled), a pipelining client gets the same replies, in the
+//! same order, as with no bound to speak of; requests a read brought in
+//! but not yet handled are neither lost, nor reordered, nor handled twice,
+//! also when the client closes its side right after its last request.
+//! `tests/limits.rs` checks the bound itself, through the server's memory.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use progjar_chat::protocol::users::UserDirectory;
+use progjar_chat::server::{self, Config};
+use progjar_chat::shared::SharedChat;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_LINE: usize = 200;
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| server::runtime().expect("a runtime"))
+}
+
+/// A server of its own, holding at most `max_output` bytes of replies per
+/// connection; stopped on drop.
+struct Server {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    fn start(max_output: usize) -> Self {
+        let rt = runtime();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let state = SharedChat::new(UserDirectory::builtin()).with_max_pending_output(max_output);
+        assert_eq!(state.max_pending_output(), max_output);
+        let (tx, rx) = oneshot::channel::<()>();
+        rt.spawn(server::run(listener, Arc::new(state), Config { max_line: MAX_LINE }, async {
+            let _ = rx.await;
+        }));
+        Self { addr, shutdown: Some(tx) }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One request, one reply, on a fresh connection.
+fn ask(server: &Server, request: &str) -> String {
+    let mut stream = server.connect();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+fn login(server: &Server, user: &str) -> String {
+    let reply = ask(server, &format!("auth {user} surabaya\r\n"));
+    let token =
+        reply.strip_prefix("{\"status\": \"OK\", \"tokenid\": \"").and_then(|r| r.get(..36));
+    token.unwrap_or_else(|| panic!("not a login reply: {reply}")).to_string()
+}
+
+/// A deterministic stream of `n` requests over the tokens `M`, `H` and `L`
+/// (messi's, henderson's, lineker's): mail in all directions, `inbox`es
+/// that take it, `list`s, errors of every kind, over-long lines, a few
+/// requests split by a `\r\n` across the stream's writes, and at the end
+/// a `logout` after which the token is unknown.
+fn requests(n: usize) -> Vec<String> {
+    let mut seed = 0x3c6e_f372_fe94_f82b_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let tokens = ["M", "H", "L"];
+    let users = ["messi", "henderson", "lineker", "pogba"];
+    let mut out: Vec<String> = (0..n)
+        .map(|i| {
+            let t = tokens[next(3) as usize];
+            match next(12) {
+                0..=4 => format!("send {t} {} text {i} \"q\" é\r\n", users[next(4) as usize]),
+                5 | 6 => format!("inbox {t}\r\n"),
+                7 => format!("list {t}\r\n"),
+                8 => format!("inbox bogus{i}\r\n"),
+                9 => "auth messi jakarta\r\n".into(),
+                10 => format!("frobnicate {i}\r\n"),
+                _ => format!("send {t} lineker {}\r\n", "y".repeat(MAX_LINE)),
+            }
+        })
+        .collect();
+    out.push("logout H\r\n".into());
+    out.push("inbox H\r\n".into());
+    out
+}
+
+/// Sends `requests` (tokens filled in) in writes of random sizes from one
+/// thread, then closes the write side, while this thread reads every reply
+/// to the end; returns them all.
+fn exchange(server: &Server, requests: &[String]) -> Vec<u8> {
+    let (m, h, l) = (login(server, "messi"), login(server, "henderson"), login(server, "lineker"));
+    let stream: String = requests
+        .iter()
+        .map(|r| {
+            let mut fields: Vec<String> = r.split(' ').map(str::to_string).collect();
+            if let Some(token) = fields.get_mut(1) {
+                let trimmed = token.trim_end_matches("\r\n");
+                let real = match trimmed {
+                    "M" => &m,
+                    "H" => &h,
+                    "L" => &l,
+                    _ => return r.clone(),
+                };
+                *token = token.replacen(trimmed, real, 1);
+            }
+            fields.join(" ")
+        })
+        .collect();
+    let mut conn = server.connect();
+    let mut writer = conn.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let bytes = stream.as_bytes();
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut at = 0;
+        while at < bytes.len() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let size = 1 + (seed % 100_000) as usize;
+            let end = (at + size).min(bytes.len());
+            writer.write_all(&bytes[at..end]).expect("write the requests");
+            at = end;
+        }
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut replies = Vec::new();
+    conn.read_to_end(&mut replies).expect("read every reply, then the close");
+    sender.join().unwrap();
+    replies
+}
+
+fn count_replies(replies: &[u8]) -> usize {
+    replies.windows(4).filter(|w| w == b"\r\n\r\n").count()
+}
+
+/// Whatever the bound, the same replies in the same order, one per request,
+/// and the connection closed only after the last.
+#[test]
+fn every_bound_gives_the_same_replies_in_the_same_order() {
+    let requests = requests(20_000);
+    let reference = exchange(&Server::start(usize::MAX), &requests);
+    assert_eq!(count_replies(&reference), requests.len());
+    let text = String::from_utf8_lossy(&reference);
+    for kind in ["Message Sent", "msg_from", "lineker - Gary Lineker", "Terlalu Panjang"] {
+        assert!(text.contains(kind), "no {kind:?} among the replies");
+    }
+    assert!(text.ends_with(
+        "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n\
+         {\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n"
+    ));
+    // 1 byte: one request at a time; the others stop part-way through
+    // reads, at different places.
+    for max_output in [1, 100, 4096, 64 * 1024] {
+        let replies = exchange(&Server::start(max_output), &requests);
+        assert_eq!(count_replies(&replies), requests.len(), "bound {max_output}");
+        if replies != reference {
+            let at = replies.iter().zip(&reference).position(|(a, b)| a != b);
+            panic!("bound {max_output}: the replies differ from byte {at:?} on");
+        }
+    }
+}
