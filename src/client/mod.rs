@@ -11,9 +11,12 @@
 //! server) this client ends cleanly or prints an `Error, …` line instead.
 //!
 //! The rules live in the sans-I/O [`session`]; this module is only the loop
-//! that reads stdin, writes the socket and prints.
+//! that reads stdin, writes the socket and prints. When a person types at a
+//! terminal, lines are read through [`terminal`] (line editing, history,
+//! Ctrl-R); piped or redirected input is read exactly as before.
 
 pub mod session;
+pub mod terminal;
 
 use std::fmt;
 use std::io;
@@ -23,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::net::TcpStream;
 
 use self::session::{Action, ClientSession, ReplyBuffer};
+use self::terminal::LineEditor;
 
 /// Arguments of `progjar-chat client`.
 #[derive(Debug, clap::Args)]
@@ -75,19 +79,18 @@ async fn run(args: &ClientArgs) -> Result<(), Failure> {
         .await
         .map_err(|error| Failure::Connect { addr: args.connect.clone(), error })?;
     let _ = stream.set_nodelay(true);
-    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut input = if terminal::wanted() {
+        Input::Terminal(LineEditor::new().map_err(Failure::Terminal)?)
+    } else {
+        Input::Plain(BufReader::new(tokio::io::stdin()))
+    };
     let mut stdout = tokio::io::stdout();
     let mut session = ClientSession::new(args.trace);
     let mut replies = ReplyBuffer::default();
     let mut line = Vec::new();
     loop {
-        // The prompt is written before every read, piped input included, as
-        // Python's `input(prompt)` does.
-        print(&mut stdout, &session.prompt()).await?;
-        line.clear();
-        if stdin.read_until(b'\n', &mut line).await.map_err(Failure::Terminal)? == 0 {
-            // End the last prompt's line so the shell starts on a fresh one.
-            return print(&mut stdout, "\n").await;
+        if !input.next_line(&mut stdout, &session.prompt(), &mut line).await? {
+            return Ok(());
         }
         let request = match session.command(&line) {
             Action::Print(output) => {
@@ -106,7 +109,59 @@ async fn run(args: &ClientArgs) -> Result<(), Failure> {
             output.push_str(&line);
             output.push('\n');
         }
+        // Flushed before the next read: the editor starts on a fresh line
+        // after it, so a reply never runs into the prompt.
         print(&mut stdout, &output).await?;
+    }
+}
+
+/// Where typed lines come from.
+enum Input {
+    /// Anything but a terminal (a pipe, a file), or a terminal rustyline
+    /// does not drive: the prompt is printed and a line read, as the
+    /// original client does.
+    Plain(BufReader<tokio::io::Stdin>),
+    /// A person at a terminal: rustyline shows the prompt and edits the
+    /// line.
+    Terminal(LineEditor),
+}
+
+impl Input {
+    /// Shows `prompt` and reads the next line into `line` (its newline
+    /// included on the plain path, left out by the editor; the session
+    /// takes both). Returns false when the input has ended.
+    async fn next_line(
+        &mut self,
+        stdout: &mut (impl AsyncWrite + Unpin),
+        prompt: &str,
+        line: &mut Vec<u8>,
+    ) -> Result<bool, Failure> {
+        line.clear();
+        match self {
+            Input::Plain(stdin) => {
+                // The prompt is written before every read, piped input
+                // included, as Python's `input(prompt)` does.
+                print(stdout, prompt).await?;
+                if stdin.read_until(b'\n', line).await.map_err(Failure::Terminal)? == 0 {
+                    // End the last prompt's line so the shell starts on a
+                    // fresh one.
+                    print(stdout, "\n").await?;
+                    return Ok(false);
+                }
+                Ok(true)
+            }
+            Input::Terminal(editor) => {
+                // At the end (Ctrl-D, Ctrl-C) rustyline has already moved
+                // to a fresh line.
+                match editor.read_line(prompt.to_owned()).await.map_err(Failure::Terminal)? {
+                    Some(typed) => {
+                        line.extend_from_slice(typed.as_bytes());
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+        }
     }
 }
 
