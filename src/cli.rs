@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::protocol::frame::DEFAULT_MAX_LINE;
 use crate::protocol::limits::{
     Limits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_SESSIONS_PER_USER,
+    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_SESSIONS_PER_USER,
 };
 use crate::protocol::users::UserDirectory;
 use crate::server;
@@ -24,6 +24,7 @@ pub const EXIT_USAGE: u8 = 2;
 #[command(
     name = "progjar-chat",
     version,
+    propagate_version = true,
     about = "Reference server, client and conformance suite of the Progjar chat protocol",
     long_about = "Reference server, client and conformance suite of the Progjar chat protocol.\n\n\
         The protocol: a client sends lines ending in \\r\\n (`auth USER PASS`, `send TOKEN TO TEXT`,\n\
@@ -60,7 +61,7 @@ enum Command {
 struct ServerArgs {
     /// Address to listen on; port 0 picks a free port. The first line on
     /// stdout names the address actually bound.
-    #[arg(long, default_value = "127.0.0.1:8889", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8889", value_name = "ADDR", value_parser = parse_listen)]
     listen: SocketAddr,
     /// Load users from a JSON file instead of the built-in messi, henderson
     /// and lineker (password `surabaya`). Format:
@@ -83,23 +84,31 @@ struct ServerArgs {
     /// `Server Penuh` and is closed.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     max_connections: usize,
-    /// The most live sessions per user. One more `auth` gets the error
-    /// `Sesi Terlalu Banyak`.
+    /// The most live sessions per user. One more `auth` (with the right
+    /// password) ends that user's least recently used session first.
     #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS_PER_USER, value_name = "N")]
     max_sessions_per_user: usize,
-    /// Close a connection that sends nothing for SECS while it owes no
-    /// reply, or does not take a reply it is owed for SECS. Off by default.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    /// The most bytes of replies held for one connection: past it, the
+    /// server handles no more of that connection's requests until its
+    /// client has read them (a client that never reads cannot make it
+    /// hold more).
+    #[arg(long, default_value_t = DEFAULT_MAX_PENDING_OUTPUT, value_name = "BYTES")]
+    max_pending_output: usize,
+    /// Close a connection that sends nothing for DURATION while it owes no
+    /// reply, or does not take a reply it is owed for DURATION (`30`, `30s`, `2m`). Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     idle_timeout: Option<std::time::Duration>,
 }
 
-/// A positive number of seconds, fractions allowed (`0.5`).
-fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 1e9) {
-        return Err(format!("{text} is not a positive number of seconds"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
+/// An address to listen on, with a hint for a bare port (`8889`).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        if text.parse::<u16>().is_ok() {
+            format!("`{text}` is a port, not an address: write --listen 127.0.0.1:{text} (or 0.0.0.0:{text} to listen beyond this machine)")
+        } else {
+            format!("`{text}` is not an address: write HOST:PORT with an IP address, e.g. 127.0.0.1:8889")
+        }
+    })
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -171,7 +180,9 @@ fn run_server(args: ServerArgs) -> ExitCode {
             max_sessions_per_user: args.max_sessions_per_user,
             idle_timeout: args.idle_timeout,
         };
-        let state = Arc::new(SharedChat::with_limits(users, limits));
+        let state = Arc::new(
+            SharedChat::with_limits(users, limits).with_max_pending_output(args.max_pending_output),
+        );
         let config = server::Config { max_line: args.max_line };
         server::run(listener, state, config, shutdown).await;
         ExitCode::SUCCESS

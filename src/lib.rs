@@ -14,6 +14,7 @@
 //! | [`conform`] | the conformance runner: spec examples against any server or client |
 //! | [`bench`] | the load generator: `progjar-chat bench` |
 //! | [`cli`] | the `progjar-chat` command line |
+//! | [`duration`] | the one parser of durations for every flag |
 //!
 //! The protocol itself is specified in `spec/PROTOCOL.md`; every rule there
 //! cites the assignment or the original implementation it comes from.
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod conform;
+pub mod duration;
 pub mod protocol;
 pub mod server;
 pub mod shared;

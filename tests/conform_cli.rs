@@ -85,15 +85,43 @@ fn the_runner_says_when_it_cannot_work_and_exits_2() {
         (&["conform", "server", "--connect", "no-colon"], "cannot resolve"),
         (&["conform", "server", "--list", "--case", "NOPE-*"], "no server case matches NOPE-*"),
         (&["conform", "server", "--list", "--level", "may"], "invalid value 'may'"),
-        (&["conform", "server", "--timeout", "soon", "--list"], "is not a number of seconds"),
+        (&["conform", "server", "--timeout", "soon", "--list"], "`soon` is not a duration"),
         (&["conform", "client", "--", "no-such-program-here"], "cannot find the program"),
         (&["conform", "server", "--spec", "no/such/file.md", "--list"], "cannot read"),
+        (&["conform"], "say what to test"),
+        (
+            &["conform", "server", "--spawn", "x", "--json", "no/such/dir/r.json"],
+            "cannot write the report",
+        ),
+        (&["server", "--listen", "8889"], "write --listen 127.0.0.1:8889"),
+        (&["conform", "server", "--spawn", "x", "--user", "budi"], "NAME:PASSWORD:FULL NAME"),
     ];
     for (args, message) in cases {
         let (code, out, err) = plain(args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains(message), "{args:?}: expected {message:?} in:\n{err}");
     }
+}
+
+#[test]
+fn the_command_line_takes_what_people_type() {
+    // One duration syntax everywhere, level names in any case, `--list`
+    // without a target, and a version.
+    for args in [
+        &["conform", "server", "--list", "--timeout", "500ms", "--level", "MUST"][..],
+        &["conform", "server", "--list", "--timeout", "2", "--startup-timeout", "1m"],
+        &["conform", "client", "--list", "--level", "Should"],
+        &["conform", "--list"],
+        &["conform", "--version"],
+        &["bench", "--help"],
+    ] {
+        let (code, out, err) = plain(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    let (_, all, _) = plain(&["conform", "--list"]);
+    assert!(all.contains("AUTH-1.1") && all.contains("CLI-1.1"), "server and client cases: {all}");
+    let (_, must, _) = plain(&["conform", "server", "--list", "--level", "MUST"]);
+    assert!(must.contains("AUTH-1.1") && !must.contains("AUTH-3.2"), "{must}");
 }
 
 #[test]
@@ -147,7 +175,11 @@ fn failure_output_is_actionable_and_plain_when_piped() {
         "Rerun just this case:  progjar-chat conform server --spawn",
         "Result: DOES NOT CONFORM",
     ] {
-        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+        // Columns are aligned with runs of spaces whose width depends on
+        // the widest tag (a `stderr` line of the server's widens them).
+        let squeeze =
+            |t: &str| t.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+        assert!(squeeze(out).contains(&squeeze(needle)), "missing {needle:?} in:\n{out}");
     }
     // The rerun command runs exactly that case.
     let rerun = out

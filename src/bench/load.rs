@@ -10,13 +10,13 @@
 //! it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -488,7 +488,12 @@ pub async fn run(plan: &Plan) -> RunResult {
     }
     let progress = plan.progress.clone().map(|label| {
         let shared = Arc::clone(&shared);
-        tokio::spawn(show_progress(label, shared, start))
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        (tokio::spawn(show_progress(label, shared, start, bar.clone())), bar)
     });
 
     let mut ends = Vec::new();
@@ -522,11 +527,10 @@ pub async fn run(plan: &Plan) -> RunResult {
             }
         }
     }
-    if let Some(progress) = progress {
-        progress.abort();
-        let _ = progress.await;
-        eprint!("\r\x1b[2K");
-        let _ = std::io::stderr().flush();
+    if let Some((task, bar)) = progress {
+        task.abort();
+        let _ = task.await;
+        bar.finish_and_clear();
     }
     let cpu_end = sys::CpuTimes::now(plan.server_pid);
     let load_seconds = start.elapsed().as_secs_f64();
@@ -653,7 +657,7 @@ async fn drain_mailbox(plan: &Plan, user: &str) -> u64 {
 
 /// The live progress line on stderr: time, requests, the rate of the last
 /// second, errors.
-async fn show_progress(label: String, shared: Arc<Shared>, start: Instant) {
+async fn show_progress(label: String, shared: Arc<Shared>, start: Instant, bar: ProgressBar) {
     let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -668,14 +672,13 @@ async fn show_progress(label: String, shared: Arc<Shared>, start: Instant) {
         let span = (now - then).as_secs_f64();
         let rate = if span > 0.0 { (answered - before) as f64 / span } else { 0.0 };
         let phase = if now < shared.measure_from { " (warm-up)" } else { "" };
-        eprint!(
-            "\r\x1b[2K{label}: {:6.1} s{phase}  {} requests  {} req/s  {} errors",
+        bar.set_message(format!(
+            "{label}: {:6.1} s{phase}  {} requests  {} req/s  {} errors",
             (now - start).as_secs_f64(),
             super::report::thousands(answered as f64),
             super::report::thousands(rate),
             shared.errors.load(Ordering::Relaxed),
-        );
-        let _ = std::io::stderr().flush();
+        ));
     }
 }
 

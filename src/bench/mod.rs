@@ -80,7 +80,7 @@ pub struct BenchArgs {
     #[arg(short = 'c', long, default_value_t = 50, value_name = "CONNECTIONS")]
     pub connections: usize,
     /// How long to run each measurement (10, 10s, 500ms, 2m) [default: 10s].
-    #[arg(short = 'd', long, value_parser = parse_duration, value_name = "DURATION",
+    #[arg(short = 'd', long, value_parser = crate::duration::parse, value_name = "DURATION",
           conflicts_with = "requests")]
     pub duration: Option<Duration>,
     /// Stop after this many requests in all (0: only set up, e.g. with --idle).
@@ -103,7 +103,7 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Run the load this long before measuring.
-    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "0s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub warmup: Duration,
     /// Also hold this many authenticated connections idle during the run.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -141,27 +141,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub baseline_threads: Option<usize>,
     /// A connection that waits this long for a reply is counted as failed.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub timeout: Duration,
     /// No live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-}
-
-/// Parses `10` (seconds), `10s`, `1.5s`, `500ms`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number.trim().parse().map_err(|_| format!("not a duration: {text:?}"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("not a duration: {text:?}"))
 }
 
 /// Runs the benchmark: 0 when it ran (errors are in the report), 1 when no
@@ -398,20 +382,4 @@ fn describe(params: &Params, drain: bool) -> String {
     }
     text += &format!(", {} run(s), {} generator threads", params.runs, params.threads);
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

@@ -13,15 +13,15 @@
 //! | [`framing`] | pure: where a reply ends; a client's output cut into lines and prompts |
 //! | [`diff`] | pure: line diffs and JSON pretty-printing for failure reports |
 //! | [`select`] | pure: `--case` patterns, `--level`, the `--expect` file |
+//! | [`users`] | pure: the class's own users, mapped onto the examples' three |
 //! | [`transcript`] | the record of a case's traffic, bytes escaped |
 //! | [`cause`] | pure: mistakes that show up in many cases, each with its fix |
 //! | [`diagnose`] | pure: what a failed read or connect means, and its verdict |
 //! | [`outcome`] | pure data: the result of a case and of its steps |
 //! | [`triage`] | pure: results per rule, most urgent first; missing commands, blockers, shared causes |
 //! | [`grade`] | pure: what each case counts as, the overall result, the exit code |
-//! | [`triage`] | pure: the per-rule result, most urgent first; causes and missing commands |
 //! | [`export`] | pure: `--json` and `--junit` |
-//! | [`report`] | pure: grading, the overall result, the text report, `--json`, `--junit` |
+//! | [`report`] | pure: the text report a person reads |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
 //!
@@ -42,6 +42,7 @@ pub mod run;
 pub mod select;
 pub mod transcript;
 pub mod triage;
+pub mod users;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -54,12 +55,29 @@ use serde_json::json;
 
 use self::grade::{Graded, Policy};
 use self::matcher::{Context, Verdict};
-use self::outcome::Progress;
+use self::outcome::{CaseResult, Progress};
 use self::process::shell_quote;
 use self::report::Style;
 use self::run::{ClientTarget, Options, ServerTarget};
 use self::select::{case_patterns, Expectations};
+use self::users::UserMap;
+use crate::duration::format_secs;
 use crate::spec::{self, Example, Kind, Level, Spec, PROTOCOL_PATH};
+
+/// A line of the text for people: on standard output, or on standard
+/// error when a report takes standard output (`--json -`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if text_to_stderr() { eprintln!($($arg)*) } else { println!($($arg)*) }
+    };
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_part {
+    ($($arg:tt)*) => {
+        if text_to_stderr() { eprint!($($arg)*) } else { print!($($arg)*) }
+    };
+}
 
 /// Exit code: the runner itself could not work.
 pub const EXIT_RUNNER: u8 = 2;
@@ -77,11 +95,18 @@ pub const EXIT_RUNNER: u8 = 2;
     text is worded otherwise than the spec's; else CONFORMS. Other NON-STRICT differences and \
     SHOULD cases never change the result. Cases listed in --expect do not count.\n\n\
     Exit codes: 0 conforms (or conforms except wording, with --accept-wording); 1 does not, or \
-    conforms except wording; 2 the runner could not work (bad arguments, nothing listening)."
+    conforms except wording; 2 the runner could not work (bad arguments, nothing listening, a \
+    server that cannot start); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, with the \
+    results so far.\n\n\
+    Durations (--timeout, --startup-timeout): seconds (2, 0.5) or with a unit (500ms, 2s, 2m). \
+    A report path of - writes that report to standard output (the text then goes to standard error)."
 )]
 pub struct ConformArgs {
     #[command(subcommand)]
-    target: TargetArgs,
+    target: Option<TargetArgs>,
+    /// List every case, server and client (ID, level, spec line, rule), and exit.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,7 +142,7 @@ struct ServerArgs {
     #[arg(long, default_value_t = 8889)]
     port: u16,
     /// With --spawn: how long a server may take to accept connections, in seconds.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     startup_timeout: Duration,
     #[command(flatten)]
     common: CommonArgs,
@@ -155,10 +180,10 @@ struct CommonArgs {
     #[arg(long = "case", value_name = "PATTERN")]
     cases: Vec<String>,
     /// Run only the MUST cases, or only the SHOULD cases.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     level: Option<LevelArg>,
     /// How long to wait for any one reply, line or prompt, in seconds.
-    #[arg(long, default_value = "2", value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, default_value = "2", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     timeout: Duration,
     /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.
     #[arg(long)]
@@ -180,17 +205,18 @@ struct CommonArgs {
     /// Print the transcript of every case, passing ones too.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// The class's users, from a users file in the server's format
+    /// ({"users": [{"username": "budi", "name": "Budi Santoso", "password": "rahasia"}]}).
+    /// They replace the examples' messi, henderson and lineker, in that order.
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
+    users: Option<PathBuf>,
+    /// One of the class's users, `NAME:PASSWORD:FULL NAME`; repeat it. The
+    /// first replaces the examples' messi, the second henderson, the third lineker.
+    #[arg(long, value_name = "NAME:PASSWORD:FULL NAME")]
+    user: Vec<String>,
     /// Read the examples from this specification instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
-}
-
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err("give a number of seconds between 0 and 3600".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -226,7 +252,7 @@ impl Invocation<'_> {
                     parts.extend(["--port".into(), port.to_string()]);
                 }
                 if let Some(startup) = self.startup.filter(|s| *s != Duration::from_secs(10)) {
-                    parts.extend(["--startup-timeout".into(), secs(startup)]);
+                    parts.extend(["--startup-timeout".into(), format_secs(startup)]);
                 }
             }
             Under::Client { port, .. } => {
@@ -237,7 +263,7 @@ impl Invocation<'_> {
             }
         }
         if self.common.timeout != Duration::from_secs(2) {
-            parts.extend(["--timeout".into(), secs(self.common.timeout)]);
+            parts.extend(["--timeout".into(), format_secs(self.common.timeout)]);
         }
         if self.common.strict {
             parts.push("--strict".into());
@@ -248,6 +274,12 @@ impl Invocation<'_> {
         if let Some(spec) = &self.common.spec {
             parts.extend(["--spec".into(), shell_quote(&spec.display().to_string())]);
         }
+        if let Some(users) = &self.common.users {
+            parts.extend(["--users".into(), shell_quote(&users.display().to_string())]);
+        }
+        for user in &self.common.user {
+            parts.extend(["--user".into(), shell_quote(user)]);
+        }
         parts.extend(["--case".into(), shell_quote(id)]);
         if let Under::Client { argv, .. } = self.under {
             parts.push("--".into());
@@ -257,18 +289,24 @@ impl Invocation<'_> {
     }
 }
 
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s}")
-    }
-}
-
 /// Runs `progjar-chat conform`.
 pub fn main(args: ConformArgs) -> ExitCode {
-    let (kind, common, under, startup) = match args.target {
+    let Some(target) = args.target else {
+        if !args.list {
+            return fail(
+                "say what to test: `progjar-chat conform server …` or `progjar-chat conform client …` (see --help), or list the cases with `progjar-chat conform --list`",
+            );
+        }
+        return match load_spec(None) {
+            Ok((spec, name)) => {
+                let all: Vec<&Example> = spec.examples.iter().collect();
+                print_list(&spec, &all, &name);
+                ExitCode::SUCCESS
+            }
+            Err(message) => fail(message),
+        };
+    };
+    let (kind, common, under, startup) = match target {
         TargetArgs::Server(a) => {
             let under = match (&a.connect, &a.spawn) {
                 (Some(addr), None) => Some(Under::Connect { addr_arg: addr.clone(), addr: None }),
@@ -281,7 +319,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
         }
         TargetArgs::Client(a) => {
             let under = (!a.command.is_empty())
-                .then(|| Under::Client { argv: a.command.clone(), port: a.port });
+                .then(|| Under::Client { argv: split_one_word(&a.command), port: a.port });
             (Kind::Client, a.common, under, None)
         }
     };
@@ -312,10 +350,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if common.dump_cases {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&dump_cases(&spec, &selected)).unwrap_or_default()
-        );
+        say!("{}", serde_json::to_string_pretty(&dump_cases(&spec, &selected)).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
     let Some(mut under) = under else {
@@ -324,6 +359,43 @@ pub fn main(args: ConformArgs) -> ExitCode {
             Kind::Client => "say which client to test, after `--`: progjar-chat conform client -- python3 client.py",
         });
     };
+    if let Err(message) = check_report_paths(&[&common.json, &common.junit]) {
+        return fail(message);
+    }
+    let dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if dash(&common.json) && dash(&common.junit) {
+        return fail("--json - and --junit - would both write to standard output: give one a file");
+    }
+    if dash(&common.json) || dash(&common.junit) {
+        TEXT_TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let users = match (&common.users, common.user.is_empty()) {
+        (Some(path), _) => UserMap::from_file(path),
+        (None, false) => UserMap::from_flags(&common.user),
+        (None, true) => Ok(UserMap::builtin()),
+    };
+    let users = match users {
+        Ok(users) => users,
+        Err(error) => return fail(error),
+    };
+    // The examples with the class's users; a case that cannot run with
+    // them says why instead.
+    let mut not_run: Vec<CaseResult> = Vec::new();
+    let mapped: Vec<Example> = selected
+        .iter()
+        .filter_map(|e| match users.apply(e) {
+            Ok(mapped) => Some(mapped),
+            Err(why) => {
+                let message = format!("cannot run with the given users: {why}");
+                not_run.push(CaseResult::not_run(e, Verdict::Error, "(users)", message));
+                None
+            }
+        })
+        .collect();
+    let selected: Vec<&Example> = mapped.iter().collect();
+    if selected.is_empty() {
+        return fail("no selected case can run with the given users (see --user / --users)");
+    }
     let expectations = match &common.expect {
         Some(path) => match std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
@@ -347,62 +419,138 @@ pub fn main(args: ConformArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(format!("cannot start the runtime: {error}")),
     };
-    let options =
-        Options { timeout: common.timeout, startup: startup.unwrap_or(Duration::from_secs(10)) };
+    let options = Options {
+        timeout: common.timeout,
+        startup: startup.unwrap_or(Duration::from_secs(10)),
+        users: users.clone(),
+    };
     let ctx = Context::from_spec(&spec);
     let policy = Policy { strict: common.strict, accept_wording: common.accept_wording };
-    let results = runtime.block_on(async {
-        let target = match preflight(&mut under).await {
-            Ok(target) => target,
-            Err(message) => return Err(message),
+    let total = selected.len();
+    // The results so far: what an interrupted run reports.
+    let mut done: Vec<CaseResult> = Vec::new();
+    let mut history = run::History::default();
+    // Whatever ends the run (a panic unwinding included), no process group
+    // it started outlives it.
+    let _groups = process::GroupsGuard;
+    let bar = live_progress();
+    let ended = runtime.block_on(async {
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(error) => return Ended::Stopped(format!("cannot watch for Ctrl-C: {error}")),
         };
-        print_header(&under, selected.len(), &spec_name, &common);
-        let style = Style {
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        };
-        let live = std::io::stdout().is_terminal();
-        let mut progress = |p: Progress<'_>| match p {
-            Progress::Start { example, index, total } => {
-                if live {
-                    print!("\r\x1b[2K[{:>2}/{total}] {} …", index + 1, example.id);
-                    let _ = std::io::stdout().flush();
+        let work = async {
+            let target = preflight(&mut under).await?;
+            // The target itself, once, before the cases: a server that
+            // cannot start, a client that ends at once, stop the run here.
+            let prepared = match &target {
+                Target::Server(t) => Some(run::preflight_server(t, &options).await?),
+                Target::Client(t) => {
+                    run::preflight_client(selected[0], t, &options, &ctx).await?;
+                    None
+                }
+            };
+            print_header(&under, total, &spec_name, &common);
+            if let Some(prepared) = &prepared {
+                history = prepared.history.clone();
+                print_history(&history);
+            }
+            let style =
+                Style { color: text_is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+            let mut progress = |p: Progress<'_>| match p {
+                Progress::Start { example, index, total } => {
+                    bar.set_message(format!("[{:>2}/{total}] {} …", index + 1, example.id));
+                }
+                Progress::Done { result, .. } => {
+                    let one = [result.clone()];
+                    let g = grade::grade_with(&one, policy, &expectations);
+                    bar.suspend(|| say!("{}", report::case_line(&g[0], style)));
+                    done.push(result.clone());
+                }
+            };
+            match (&target, prepared) {
+                (Target::Server(t), Some(prepared)) => {
+                    run::run_prepared_server_cases(
+                        &selected,
+                        t,
+                        &prepared,
+                        &options,
+                        &ctx,
+                        &mut progress,
+                    )
+                    .await;
+                }
+                (Target::Server(t), None) => {
+                    run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await;
+                }
+                (Target::Client(t), _) => {
+                    run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await;
                 }
             }
-            Progress::Done { result, .. } => {
-                if live {
-                    print!("\r\x1b[2K");
-                }
-                let one = [result.clone()];
-                let g = grade::grade_with(&one, policy, &expectations);
-                println!("{}", report::case_line(&g[0], style));
-            }
+            Ok::<(), String>(())
         };
-        Ok(match &target {
-            Target::Server(t) => {
-                run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await
-            }
-            Target::Client(t) => {
-                run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await
-            }
-        })
+        tokio::select! {
+            biased;
+            signal = signals.recv() => Ended::Interrupted(signal),
+            result = CatchUnwind(Box::pin(work)) => match result {
+                Ok(Ok(())) => Ended::Finished,
+                Ok(Err(message)) => Ended::Stopped(message),
+                Err(panic) => Ended::Crashed(panic),
+            },
+        }
     });
-    let results = match results {
-        Ok(results) => results,
-        Err(message) => return fail(message),
+    bar.finish_and_clear();
+    // The abandoned case's tasks go with the runtime, its processes here.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    process::kill_all_groups();
+    let incomplete = match ended {
+        Ended::Finished => None,
+        Ended::Stopped(message) => return fail(message),
+        Ended::Interrupted((name, number)) => {
+            Some(Incomplete { why: name.to_owned(), signal: Some(name), code: 128 + number })
+        }
+        Ended::Crashed(panic) => {
+            eprintln!("progjar-chat conform: error: the runner failed: {panic}");
+            Some(Incomplete {
+                why: format!("the runner failed: {panic}"),
+                signal: None,
+                code: EXIT_RUNNER,
+            })
+        }
     };
-    let style =
-        Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let mut results = done;
+    results.extend(not_run);
+    results.sort_by_key(|r| r.spec_line);
+    let style = Style { color: text_is_terminal() && std::env::var_os("NO_COLOR").is_none() };
     let graded = grade::grade_with(&results, policy, &expectations);
     let invocation = Invocation { under: &under, common: &common, startup };
-    println!();
-    print!("{}", report::rules_section(&graded, style));
-    if !print_details(&graded, &spec, &invocation, common.verbose) {
-        println!();
+    if !graded.is_empty() {
+        say!();
+        say_part!("{}", report::rules_section(&graded, style));
+        if !print_details(&graded, &spec, &invocation, common.verbose) {
+            say!();
+        }
+        let mut summary = report::summary(&graded, style);
+        if let Some(incomplete) = &incomplete {
+            // The result of the cases that ran, not of the run.
+            summary = summary.replace("Result: ", "Result so far: ").replace(
+                &format!("(exit code {}", grade::exit_code(&graded)),
+                &format!("(exit code {}", incomplete.code),
+            );
+        }
+        say_part!("{summary}");
     }
-    print!("{}", report::summary(&graded, style));
+    let code = incomplete.as_ref().map_or_else(|| grade::exit_code(&graded), |i| i.code);
+    if let Some(incomplete) = &incomplete {
+        say!(
+            "Run interrupted after {} of {total} cases ({}): the result covers those only; exit code {code}.",
+            results.len(),
+            incomplete.why
+        );
+    }
     let rerun = |id: &str| invocation.rerun(id);
     if let Some(path) = &common.json {
-        let header = json!({
+        let mut header = json!({
             "tool": "progjar-chat conform",
             "version": env!("CARGO_PKG_VERSION"),
             "spec": spec_name,
@@ -411,21 +559,197 @@ pub fn main(args: ConformArgs) -> ExitCode {
             "strict": common.strict,
             "accept_wording": common.accept_wording,
             "timeout_ms": common.timeout.as_millis() as u64,
+            "incomplete": incomplete.is_some(),
         });
-        let value = export::json_report(&graded, &spec, header, &rerun);
+        if let Some(incomplete) = &incomplete {
+            header["interrupted_by"] = json!(incomplete.signal);
+            header["why_incomplete"] = json!(incomplete.why);
+            header["cases_run"] = json!(results.len());
+            header["cases_selected"] = json!(total);
+        }
+        if !history.is_empty() {
+            header["history"] = json!(history.describe());
+        }
+        let mut value = export::json_report(&graded, &spec, header, &rerun);
+        value["summary"]["exit_code"] = json!(code);
         let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
-        if let Err(error) = std::fs::write(path, text) {
+        if let Err(error) = write_report(path, &text) {
             return fail(format!("cannot write {}: {error}", path.display()));
         }
     }
     if let Some(path) = &common.junit {
-        let xml =
+        let mut xml =
             export::junit_report(&graded, &spec, &format!("conform {}", kind.as_str()), &rerun);
-        if let Err(error) = std::fs::write(path, xml) {
+        if let Some(incomplete) = &incomplete {
+            xml = mark_incomplete(&xml, incomplete, results.len(), total);
+        }
+        if let Err(error) = write_report(path, &xml) {
             return fail(format!("cannot write {}: {error}", path.display()));
         }
     }
-    ExitCode::from(grade::exit_code(&graded))
+    ExitCode::from(code)
+}
+
+/// Whether the text for people goes to standard error: a report written
+/// to `-` takes standard output, so that it can be piped.
+static TEXT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn text_to_stderr() -> bool {
+    TEXT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether the text for people goes to a terminal (colours, live progress).
+fn text_is_terminal() -> bool {
+    if text_to_stderr() {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    }
+}
+
+/// The live line that says which case runs, on a terminal only.
+fn live_progress() -> indicatif::ProgressBar {
+    if !text_is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let target = if text_to_stderr() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::stdout()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(None, target);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+/// Writes a report to its file, or to standard output for `-`.
+fn write_report(path: &Path, text: &str) -> std::io::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    } else {
+        std::fs::write(path, text)
+    }
+}
+
+/// How the run ended.
+enum Ended {
+    /// Every selected case ran.
+    Finished,
+    /// Before the first case: the target cannot be tested (exit 2).
+    Stopped(String),
+    /// SIGINT, SIGTERM or SIGHUP: its name and number.
+    Interrupted((&'static str, u8)),
+    /// The runner panicked: the message.
+    Crashed(String),
+}
+
+/// A run that ended before its last case.
+struct Incomplete {
+    /// `SIGINT`, or what failed.
+    why: String,
+    signal: Option<&'static str>,
+    /// The exit code: 128 + the signal's number, or 2.
+    code: u8,
+}
+
+/// The signals that end a run: SIGINT (Ctrl-C), SIGTERM, SIGHUP.
+struct Signals {
+    #[cfg(unix)]
+    all: Vec<(tokio::signal::unix::Signal, &'static str, u8)>,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                all: vec![
+                    (signal(SignalKind::interrupt())?, "SIGINT", 2),
+                    (signal(SignalKind::terminate())?, "SIGTERM", 15),
+                    (signal(SignalKind::hangup())?, "SIGHUP", 1),
+                ],
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next signal: its name and number.
+    async fn recv(&mut self) -> (&'static str, u8) {
+        #[cfg(unix)]
+        {
+            std::future::poll_fn(|cx| {
+                for (signal, name, number) in &mut self.all {
+                    if signal.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready((*name, *number));
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            ("SIGINT", 2)
+        }
+    }
+}
+
+/// A future whose panic is its output, as `Err(message)`.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => std::task::Poll::Ready(Err(payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into()))),
+        }
+    }
+}
+
+/// The `--junit` report of a run that did not finish: properties on its
+/// test suite say so.
+fn mark_incomplete(xml: &str, incomplete: &Incomplete, run: usize, total: usize) -> String {
+    let Some(start) = xml.find("  <testsuite ") else { return xml.to_owned() };
+    let Some(end) = xml[start..].find('\n').map(|i| start + i + 1) else {
+        return xml.to_owned();
+    };
+    let properties = format!(
+        "    <properties>\n      <property name=\"incomplete\" value=\"true\"/>\n      <property name=\"why_incomplete\" value=\"{}\"/>\n      <property name=\"cases_run\" value=\"{run}\"/>\n      <property name=\"cases_selected\" value=\"{total}\"/>\n    </properties>\n",
+        export::xml_escape(&incomplete.why)
+    );
+    format!("{}{properties}{}", &xml[..end], &xml[end..])
+}
+
+/// The state a `--connect` server had from before the run, once, at the
+/// top.
+fn print_history(history: &run::History) {
+    if history.is_empty() {
+        return;
+    }
+    say!(
+        "The server had state from before the run: {}. For a clean run, restart it, or use --spawn.",
+        history.describe().join("; ")
+    );
+    say!();
 }
 
 enum Target {
@@ -483,6 +807,39 @@ async fn preflight(under: &mut Under) -> Result<Target, String> {
     }
 }
 
+/// A client command given as one quoted word with spaces (`-- 'python3
+/// client.py'`) is split into its words, as a shell would, with a note:
+/// there is no program called `python3 client.py`.
+fn split_one_word(argv: &[String]) -> Vec<String> {
+    match argv {
+        [only] if only.contains(char::is_whitespace) && !program_exists(only) => {
+            let words: Vec<String> = only.split_whitespace().map(str::to_owned).collect();
+            eprintln!(
+                "progjar-chat conform: note: running `{only}` as the words {}: put each word after `--` on its own, unquoted",
+                words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" ")
+            );
+            words
+        }
+        _ => argv.to_vec(),
+    }
+}
+
+/// Checks, before any case runs, that each report file can be written:
+/// a typo in a path costs nothing but this message.
+fn check_report_paths(paths: &[&Option<PathBuf>]) -> Result<(), String> {
+    for path in paths.iter().filter_map(|p| p.as_ref()) {
+        if path.as_os_str() == "-" {
+            continue;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Whether `program` names a file, directly or on the `PATH`.
 fn program_exists(program: &str) -> bool {
     let path = Path::new(program);
@@ -536,11 +893,21 @@ fn describe_under(under: &Under) -> String {
     }
 }
 
+/// The test users, for the header: the class's if given.
+fn users_named(common: &CommonArgs) -> String {
+    let users = match (&common.users, common.user.is_empty()) {
+        (Some(path), _) => UserMap::from_file(path).unwrap_or_default(),
+        (None, false) => UserMap::from_flags(&common.user).unwrap_or_default(),
+        (None, true) => UserMap::builtin(),
+    };
+    users.users().iter().take(3).map(|u| u.username.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArgs) {
-    println!(
+    say!(
         "Testing {} against {count} case(s) of {spec_name}; timeout {} s per read{}.",
         describe_under(under),
-        secs(common.timeout),
+        format_secs(common.timeout),
         match (common.strict, common.accept_wording) {
             (true, true) => "; strict; wording accepted",
             (true, false) => "; strict",
@@ -549,16 +916,16 @@ fn print_header(under: &Under, count: usize, spec_name: &str, common: &CommonArg
         }
     );
     match under {
-        Under::Connect { .. } => println!(
+        Under::Connect { .. } => say!(
             "Before each case the runner logs in {}, empties their inboxes and logs them out; after it, it logs out the sessions the case opened (both marked `setup`). Sessions opened by others show in `list`: use a server nobody else is using, or --spawn.",
-            run::BUILTIN_USERS.join(", ")
+            users_named(common)
         ),
-        Under::Spawn { .. } => println!("Each case starts the server afresh and kills it (and everything it started) afterwards."),
-        Under::Client { .. } => println!(
+        Under::Spawn { .. } => say!("Each case starts the server afresh and kills it (and everything it started) afterwards."),
+        Under::Client { .. } => say!(
             "Each case starts the client afresh against a fresh reference server, types lines into it and reads what it prints."
         ),
     }
-    println!();
+    say!();
 }
 
 /// Prints the details of the cases that did not pass (all with
@@ -576,16 +943,16 @@ fn print_details(
     if shown.is_empty() {
         return false;
     }
-    println!();
-    println!("Details");
-    println!();
+    say!();
+    say!("Details");
+    say!();
     // The cases a missing command kept from running: one line per command.
     let triage = triage::triage(graded);
     for missing in &triage.missing {
-        println!("{}", report::missing_detail(missing));
+        say!("{}", report::missing_detail(missing));
     }
     if !triage.missing.is_empty() {
-        println!();
+        say!();
     }
     // NON-STRICT cases in short; of the cases BLOCKED by one rule, or
     // failing for one shared cause, the first in full and the others in
@@ -649,38 +1016,36 @@ fn print_details(
             }
         };
         if let Some(note) = short {
-            println!("{}", report::case_brief(g, note.as_deref()));
+            say!("{}", report::case_brief(g, note.as_deref()));
             brief = true;
             shortened = true;
             continue;
         }
         if std::mem::take(&mut brief) {
-            println!();
+            say!();
         }
         let full = verbose || g.verdict >= Verdict::Failed;
-        println!("{}", report::case_detail(g, spec, &invocation.rerun(&g.result.id), full));
+        say!("{}", report::case_detail(g, spec, &invocation.rerun(&g.result.id), full));
     }
     if brief {
-        println!();
+        say!();
     }
     let mut grouped = false;
     for (blocker, first, _, ids) in told_blocker.iter().filter(|(.., ids)| !ids.is_empty()) {
-        println!("{}", report::same_blocker_line(blocker, first, ids));
+        say!("{}", report::same_blocker_line(blocker, first, ids));
         grouped = true;
     }
     for (first, cause, ids) in &same_cause {
-        println!("{}", report::same_cause_line(first, *cause, ids));
+        say!("{}", report::same_cause_line(first, *cause, ids));
         grouped = true;
     }
     if grouped {
         shortened = true;
-        println!();
+        say!();
     }
     if shortened {
-        println!(
-            "(Cases marked in short: -v shows each case in full, with its diff and transcript.)"
-        );
-        println!();
+        say!("(Cases marked in short: -v shows each case in full, with its diff and transcript.)");
+        say!();
     }
     true
 }
@@ -693,9 +1058,9 @@ fn print_list(spec: &Spec, selected: &[&Example], spec_name: &str) {
         } else {
             rule.to_owned()
         };
-        println!("{:<11} {:<6}  {spec_name}:{:<4} {rule}", e.id, e.level.as_str(), e.line);
+        say!("{:<11} {:<6}  {spec_name}:{:<4} {rule}", e.id, e.level.as_str(), e.line);
     }
-    println!("{} case(s)", selected.len());
+    say!("{} case(s)", selected.len());
 }
 
 fn dump_cases(spec: &Spec, selected: &[&Example]) -> serde_json::Value {

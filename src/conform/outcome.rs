@@ -42,6 +42,28 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// The result of a case that was not run, with the one reason why
+    /// (`source` names what decided it, e.g. `(probe)`).
+    pub fn not_run(example: &Example, verdict: Verdict, source: &str, message: String) -> Self {
+        let check = Check {
+            findings: vec![super::matcher::Finding::new(verdict, "", message)],
+            ..Check::default()
+        };
+        CaseResult {
+            id: example.id.clone(),
+            rule: example.rule.clone(),
+            level: example.level,
+            kind: example.kind,
+            spec_line: example.line,
+            verdict,
+            steps: vec![StepReport { line: example.line, source: source.into(), verdict, check }],
+            transcript: Vec::new(),
+            duration: Duration::ZERO,
+            blocked_by: None,
+            missing_command: None,
+        }
+    }
+
     /// The step that decided the verdict.
     pub fn decisive(&self) -> Option<&StepReport> {
         self.steps.iter().rev().find(|s| s.verdict == self.verdict)

@@ -23,25 +23,27 @@ pub struct Style {
 
 impl Style {
     fn paint(self, verdict: Verdict, text: &str) -> String {
-        if !self.color {
-            return text.to_owned();
-        }
-        let code = match verdict {
-            Verdict::Ok => "32",
-            Verdict::NonStrict => "33",
-            Verdict::NotImplemented | Verdict::Blocked => "36",
-            Verdict::Failed => "31",
-            Verdict::Error => "35",
+        use anstyle::AnsiColor;
+        let color = match verdict {
+            Verdict::Ok => AnsiColor::Green,
+            Verdict::NonStrict => AnsiColor::Yellow,
+            Verdict::NotImplemented | Verdict::Blocked => AnsiColor::Cyan,
+            Verdict::Failed => AnsiColor::Red,
+            Verdict::Error => AnsiColor::Magenta,
         };
-        format!("\x1b[{code}m{text}\x1b[0m")
+        self.styled(anstyle::Style::new().fg_color(Some(color.into())), text)
     }
 
-    fn bold(self, text: &str) -> String {
+    fn styled(self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[1m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.styled(anstyle::Style::new().bold(), text)
     }
 }
 

@@ -13,7 +13,9 @@ pub struct Entry {
     /// `C1 >` (the runner wrote on its connection 1), `C1 <` (it read),
     /// `U >` (typed into the client), `U <` (a line the client printed),
     /// `U ?` (a prompt), `U ·` (a debug line set aside), `wire >` / `wire <`
-    /// (the client under test ↔ the reference server), `stderr`, `note`.
+    /// (the client under test ↔ the reference server), `stdout` / `stderr`
+    /// (a line the program under test wrote: a server's output, a client's
+    /// standard error), `note`.
     pub tag: String,
     /// The bytes, escaped as in the spec's examples.
     pub text: String,
@@ -43,6 +45,15 @@ impl Transcript {
     /// Records bytes under a tag.
     pub fn bytes(&mut self, tag: impl Into<String>, bytes: &[u8]) {
         self.push(tag.into(), escape_for_transcript(bytes));
+    }
+
+    /// Records a line the program under test wrote to `stream` (`stdout`
+    /// or `stderr`): part of the case even while the runner is in its
+    /// setup.
+    pub fn output(&mut self, stream: &str, bytes: &[u8]) {
+        let in_setup = std::mem::replace(&mut self.in_setup, false);
+        self.bytes(stream, bytes);
+        self.in_setup = in_setup;
     }
 
     /// Records a note from the runner.

@@ -19,7 +19,7 @@ use crate::conform::diagnose::one_finding as finding_check;
 use crate::conform::framing::{OutEvent, OutKind, OutputParser};
 use crate::conform::matcher::{check_line, check_prompt, Check, Context, Finding, Verdict};
 use crate::conform::outcome::{CaseResult, Progress};
-use crate::conform::process::{describe_exit, with_port, Running, Tail};
+use crate::conform::process::{describe_exit, pipe_lines, settle_readers, with_port, Running};
 use crate::conform::transcript::escape_for_transcript;
 use crate::spec::pattern::Text;
 use crate::spec::{Action, Example};
@@ -145,35 +145,6 @@ fn reader_task<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
     });
 }
 
-fn stderr_task<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    mut stderr: R,
-    transcript: SharedTranscript,
-    tail: Tail,
-) {
-    tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        let mut line = Vec::new();
-        loop {
-            let n = stderr.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                if !line.is_empty() {
-                    lock(&transcript).bytes("stderr", &line);
-                }
-                return;
-            }
-            tail.push(&buf[..n]);
-            for &b in &buf[..n] {
-                if b == b'\n' {
-                    lock(&transcript).bytes("stderr", &line);
-                    line.clear();
-                } else {
-                    line.push(b);
-                }
-            }
-        }
-    });
-}
-
 /// Forwards the client's connections to the reference server, recording
 /// both directions as `wire >` and `wire <`.
 fn proxy(
@@ -258,7 +229,7 @@ impl CaseRun<'_> {
                         .map(|p| p.display(&self.vars))
                         .unwrap_or_else(|| "Command …:".into());
                     let mut message = format!(
-                        "the client showed no prompt within {} s (CLI-1: it prints `Command TOKEN:` before reading each line, even when its input is not a terminal)",
+                        "the client showed no prompt within {} s (--timeout sets the wait; CLI-1: it prints `Command TOKEN:` before reading each line, even when its input is not a terminal)",
                         timeout.as_secs_f64()
                     );
                     if !extra.is_empty() {
@@ -453,19 +424,25 @@ fn extra_lines(lines: &[String]) -> Finding {
     )
 }
 
-/// Runs one client case.
-pub async fn run_client_case(
-    example: &Example,
-    target: &ClientTarget,
-    options: &Options,
-    ctx: &Context,
-) -> CaseResult {
-    let mut run = CaseRun::new(example, options, ctx, "client");
-    let server = match InProcess::start().await {
+/// A client under test, started for one case, with the reference server
+/// it talks to behind the recording proxy.
+struct Session {
+    server: InProcess,
+    proxy: JoinHandle<()>,
+    io: ClientIo,
+    /// The port the client was told, or is expected to use.
+    port: u16,
+}
+
+/// Starts the reference server, the proxy on the client's port and the
+/// client; `None` when one of them cannot start (recorded as the case's
+/// setup error).
+async fn start(run: &mut CaseRun<'_>, target: &ClientTarget) -> Option<Session> {
+    let server = match InProcess::start(&run.options.users).await {
         Ok(server) => server,
         Err(error) => {
             run.setup_error(format!("cannot start the reference server: {error}"));
-            return run.finish();
+            return None;
         }
     };
     run.addr = server.addr;
@@ -475,7 +452,7 @@ pub async fn run_client_case(
             Err(error) => {
                 run.setup_error(format!("cannot find a free port: {error}"));
                 server.stop().await;
-                return run.finish();
+                return None;
             }
         }
     } else {
@@ -488,7 +465,7 @@ pub async fn run_client_case(
                 "cannot listen on 127.0.0.1:{port} for the client to connect to: {error} (is another server running there? stop it, or put {{port}} in the client's arguments)"
             ));
             server.stop().await;
-            return run.finish();
+            return None;
         }
     };
     let proxy_task = proxy(listener, server.addr, Arc::clone(&run.transcript));
@@ -510,17 +487,18 @@ pub async fn run_client_case(
             proxy_task.abort();
             let _ = proxy_task.await;
             server.stop().await;
-            return run.finish();
+            return None;
         }
     };
     let (tx, rx) = mpsc::unbounded_channel();
     if let Some(stdout) = running.child.stdout.take() {
         reader_task(stdout, Arc::clone(&run.transcript), tx);
     }
+    // Standard error goes into the transcript line by line, as it comes.
     if let Some(stderr) = running.child.stderr.take() {
-        stderr_task(stderr, Arc::clone(&run.transcript), run.stderr.clone());
+        run.readers.push(pipe_lines(stderr, "stderr", run.output.clone()));
     }
-    let mut io = ClientIo {
+    let io = ClientIo {
         stdin: running.child.stdin.take(),
         events: rx,
         pending: VecDeque::new(),
@@ -529,26 +507,13 @@ pub async fn run_client_case(
         seen_prompt: false,
     };
     run.process = Some(running);
-    for step in &example.steps {
-        run.given = step.given.clone();
-        let go_on = match &step.action {
-            Action::Send { conn, text } => run.send(step.line, &step.source, *conn, text).await,
-            Action::Expect { conn, expect } => {
-                run.expect(step.line, &step.source, *conn, expect).await
-            }
-            Action::Type { text } => run.type_line(&mut io, step.line, &step.source, text).await,
-            Action::Print { text } => run.printed(&mut io, step.line, &step.source, text).await,
-            Action::Prompt { text } => {
-                run.wait_for_prompt(&mut io, Some(text), step.line, &step.source).await
-            }
-        };
-        if !go_on {
-            break;
-        }
-    }
-    run.close_conns();
-    run.note("end of the case: the runner closes the client's input and stops it");
-    drop(io.stdin.take());
+    Some(Session { server, proxy: proxy_task, io, port })
+}
+
+/// Ends a case: closes the client's input, kills it and its group, and
+/// stops the proxy and the reference server.
+async fn stop(run: &mut CaseRun<'_>, mut session: Session) {
+    drop(session.io.stdin.take());
     if let Some(mut process) = run.process.take() {
         let before = process.exited();
         process.kill().await;
@@ -559,11 +524,105 @@ pub async fn run_client_case(
     }
     // Let the readers record the last output.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    settle_readers(std::mem::take(&mut run.readers), Duration::from_millis(300)).await;
     // Awaiting the aborted task makes sure its listener is closed before
     // the next case binds the same port.
-    proxy_task.abort();
-    let _ = proxy_task.await;
-    server.stop().await;
-    // Standard error is in the transcript already, line by line.
+    session.proxy.abort();
+    let _ = session.proxy.await;
+    session.server.stop().await;
+}
+
+/// Before the cases: starts the client once, types nothing, and waits (up
+/// to `--timeout`) for its first prompt. A client that ends before it
+/// shows one cannot be tested at all (a typo in its path, a crash on
+/// start, a server it cannot find): the `Err` is the diagnosis, with its
+/// output. A client that stays but shows no prompt is graded by the cases
+/// (CLI-1), not stopped here.
+pub async fn preflight_client(
+    first: &Example,
+    target: &ClientTarget,
+    options: &Options,
+    ctx: &Context,
+) -> Result<(), String> {
+    let mut run = CaseRun::new(first, options, ctx, "client");
+    let Some(mut session) = start(&mut run, target).await else {
+        let why = run
+            .steps
+            .first()
+            .and_then(|s| s.check.headline())
+            .unwrap_or_else(|| "it cannot be started".into());
+        return Err(format!("the client cannot be tested: {why}"));
+    };
+    let ended = loop {
+        match session.io.next(options.timeout).await {
+            Next::Event(OutEvent { kind: OutKind::Prompt, .. }) | Next::Timeout => break None,
+            Next::Event(_) => {}
+            Next::Eof => break run.exit_note_settled().await,
+        }
+    };
+    let port = session.port;
+    stop(&mut run, session).await;
+    let Some(how) = ended else { return Ok(()) };
+    let entries = lock(&run.transcript).entries.clone();
+    let connected = entries.iter().any(|e| e.text == "the client connected");
+    let lines: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e.tag.as_str() {
+            "U <" | "U ?" | "U ·" => Some(format!("  stdout | {}", e.text)),
+            "stderr" => Some(format!("  stderr | {}", e.text)),
+            _ => None,
+        })
+        .collect();
+    let lines = if lines.is_empty() {
+        "  (it printed nothing)".to_owned()
+    } else {
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    };
+    let argv: Vec<String> = target.argv.iter().map(|a| with_port(a, port)).collect();
+    let never = if connected {
+        String::new()
+    } else if target.uses_port_placeholder() {
+        format!("; it never connected to the reference server at 127.0.0.1:{port}, the port given in place of {{port}}")
+    } else {
+        format!("; it never connected to the reference server at 127.0.0.1:{port} (--port; if it connects elsewhere, pass its port with --port, or put {{port}} in its arguments)")
+    };
+    Err(format!(
+        "the client cannot be tested: {how} before it showed a prompt, with nothing typed into it yet{never}.\n  command: {}\nIts last output:\n{lines}",
+        argv.iter().map(|a| crate::conform::process::shell_quote(a)).collect::<Vec<_>>().join(" ")
+    ))
+}
+
+/// Runs one client case.
+pub async fn run_client_case(
+    example: &Example,
+    target: &ClientTarget,
+    options: &Options,
+    ctx: &Context,
+) -> CaseResult {
+    let mut run = CaseRun::new(example, options, ctx, "client");
+    let Some(mut session) = start(&mut run, target).await else {
+        return run.finish();
+    };
+    let io = &mut session.io;
+    for step in &example.steps {
+        run.given = step.given.clone();
+        let go_on = match &step.action {
+            Action::Send { conn, text } => run.send(step.line, &step.source, *conn, text).await,
+            Action::Expect { conn, expect } => {
+                run.expect(step.line, &step.source, *conn, expect).await
+            }
+            Action::Type { text } => run.type_line(io, step.line, &step.source, text).await,
+            Action::Print { text } => run.printed(io, step.line, &step.source, text).await,
+            Action::Prompt { text } => {
+                run.wait_for_prompt(io, Some(text), step.line, &step.source).await
+            }
+        };
+        if !go_on {
+            break;
+        }
+    }
+    run.close_conns();
+    run.note("end of the case: the runner closes the client's input and stops it");
+    stop(&mut run, session).await;
     run.finish()
 }

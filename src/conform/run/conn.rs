@@ -88,7 +88,10 @@ impl Conn {
         match tokio::time::timeout(timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("the server did not take the bytes within {timeout:?}")),
+            Err(_) => Err(format!(
+                "the server did not take the bytes within {} s (--timeout)",
+                timeout.as_secs_f64()
+            )),
         }
     }
 
@@ -186,7 +189,7 @@ impl Conn {
             ReadOutcome::Reply(reply) => Ok(reply),
             ReadOutcome::Closed { .. } => Err("the server closed the connection".into()),
             ReadOutcome::TimedOut { .. } => {
-                Err(format!("no reply within {} s", timeout.as_secs_f64()))
+                Err(format!("no reply within {} s (--timeout)", timeout.as_secs_f64()))
             }
             ReadOutcome::TooLong { .. } => Err("a reply without end".into()),
             ReadOutcome::Failed(error) => Err(error),

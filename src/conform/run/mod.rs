@@ -25,21 +25,27 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
-pub use self::client::{run_client_case, run_client_cases, ClientTarget};
-pub use self::server::{run_server_case, run_server_cases, ServerTarget, BUILTIN_USERS};
+pub use self::client::{preflight_client, run_client_case, run_client_cases, ClientTarget};
+pub use self::server::{
+    preflight_server, run_prepared_server_cases, run_server_case, run_server_cases, History,
+    ServerPreflight, ServerTarget,
+};
 
 use self::conn::{Conn, ReadOutcome};
 use super::diagnose::{self, ConnFacts, ReadFailure};
-use super::matcher::{check_given_reply, check_reply, Check, Context, Verdict};
+use super::matcher::{
+    check_given_reply, check_reply, Check, Context, Finding, ReplyBytes, Verdict,
+};
 use super::outcome::{CaseResult, StepReport};
-use super::process::{describe_exit, Running, Tail};
+use super::process::{describe_exit, Output, Running};
 use super::transcript::{escape_for_transcript, Transcript};
-use crate::protocol::users::UserDirectory;
+use super::users::UserMap;
 use crate::shared::SharedChat;
 use crate::spec::pattern::{Bindings, Text};
 use crate::spec::{Example, Expect};
@@ -62,11 +68,19 @@ pub struct Options {
     pub timeout: Duration,
     /// The longest wait for a spawned server to accept connections.
     pub startup: Duration,
+    /// The users the examples run with (the spec's own, or the class's
+    /// mapped onto them): the setup logs in as them, and a reference
+    /// server started here knows them.
+    pub users: UserMap,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(2), startup: Duration::from_secs(10) }
+        Self {
+            timeout: Duration::from_secs(2),
+            startup: Duration::from_secs(10),
+            users: UserMap::builtin(),
+        }
     }
 }
 
@@ -98,8 +112,14 @@ struct CaseRun<'a> {
     addr: SocketAddr,
     /// The implementation's process, when the runner started it.
     process: Option<Running>,
-    /// The process's standard error, for messages.
-    stderr: Tail,
+    /// The process's output (a server's both streams, a client's standard
+    /// error), recorded into the transcript line by line as it comes.
+    output: Output,
+    /// The tasks reading that output.
+    readers: Vec<JoinHandle<()>>,
+    /// With `--connect`: the `list` entries of sessions that were open
+    /// before the run (see [`History`]).
+    foreign: Vec<Value>,
     /// What the implementation is called in messages.
     who: &'static str,
 }
@@ -111,11 +131,13 @@ impl<'a> CaseRun<'a> {
         ctx: &'a Context,
         who: &'static str,
     ) -> Self {
+        let transcript = Arc::new(Mutex::new(Transcript::new(Instant::now())));
         Self {
             example,
             options,
             ctx,
-            transcript: Arc::new(Mutex::new(Transcript::new(Instant::now()))),
+            output: Output::into_transcript(Arc::clone(&transcript)),
+            transcript,
             vars: Bindings::new(),
             steps: Vec::new(),
             verdict: Verdict::Ok,
@@ -125,7 +147,8 @@ impl<'a> CaseRun<'a> {
             conns: BTreeMap::new(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             process: None,
-            stderr: Tail::default(),
+            readers: Vec::new(),
+            foreign: Vec::new(),
             who,
         }
     }
@@ -294,7 +317,7 @@ impl<'a> CaseRun<'a> {
                 if let Some(token) = server::token_of(&reply) {
                     self.tokens.push(token);
                 }
-                let check = if self.given.is_some() {
+                let mut check = if self.given.is_some() {
                     check_given_reply(expect, &reply, &self.vars, self.ctx)
                 } else {
                     let mut check = check_reply(expect, &reply, &self.vars, self.ctx);
@@ -303,6 +326,16 @@ impl<'a> CaseRun<'a> {
                     server::unknown_command_hint(&mut check, &reply, command.as_deref());
                     check
                 };
+                if let Some(shown) = self.explained_by_history(expect, &reply, check.verdict()) {
+                    check.findings = vec![Finding::new(
+                        Verdict::Error,
+                        "",
+                        format!(
+                            "could not run cleanly: the reply shows {shown}, from a session open before the run (the runner did not open it); without it the reply would match better. Not charged to {}: restart the server, or use --spawn",
+                            self.example.rule
+                        ),
+                    )];
+                }
                 return self.record(line, source, check);
             }
             ReadOutcome::Closed { partial } => ReadFailure::Closed { partial },
@@ -333,7 +366,10 @@ impl<'a> CaseRun<'a> {
         let eof = c.eof;
         let check = diagnose::read_failure(&failure, &facts, expected);
         if check.actual.is_empty() && !eof {
-            self.note(format!("C{conn}: nothing came within {} s", timeout.as_secs_f64()));
+            self.note(format!(
+                "C{conn}: nothing came within {} s (--timeout)",
+                timeout.as_secs_f64()
+            ));
         }
         self.record(line, source, check)
     }
@@ -348,20 +384,71 @@ impl<'a> CaseRun<'a> {
         }
     }
 
-    /// The server's or client's last standard error lines, into the
-    /// transcript (when the case did not pass).
-    fn attach_stderr(&mut self) {
-        if self.verdict < Verdict::Blocked {
-            return;
+    /// With `--connect` on a server that had sessions before the run:
+    /// whether a reply that did not simply match would have matched better
+    /// without them, that is, with their `list` entries left out or in
+    /// another place. Then the state from before the run, not the rule,
+    /// explains the verdict: the entries it shows, quoted.
+    fn explained_by_history(
+        &self,
+        expect: &Expect,
+        reply: &ReplyBytes,
+        verdict: Verdict,
+    ) -> Option<String> {
+        if self.foreign.is_empty() || verdict == Verdict::Ok || verdict == Verdict::Error {
+            return None;
         }
-        let lines = self.stderr.last_lines(20);
-        if !lines.is_empty() {
-            let mut t = lock(&self.transcript);
-            t.note(format!("the last lines the {} wrote to standard error:", self.who));
-            for line in lines {
-                t.bytes("stderr", line.as_bytes());
+        let body = reply.bytes.trim_ascii_end();
+        let suffix = &reply.bytes[body.len()..];
+        let value: Value = serde_json::from_slice(body.trim_ascii()).ok()?;
+        let object = value.as_object()?;
+        let (key, items) = object.iter().find_map(|(k, v)| {
+            let items = v.as_array()?;
+            items.iter().any(|i| self.foreign.contains(i)).then(|| (k.clone(), items.clone()))
+        })?;
+        let shown: Vec<usize> =
+            (0..items.len()).filter(|&i| self.foreign.contains(&items[i])).take(4).collect();
+        let check = |items: Vec<Value>| {
+            let mut v = value.clone();
+            v[key.as_str()] = Value::Array(items);
+            let mut bytes = super::matcher::python_json(&v).into_bytes();
+            bytes.extend_from_slice(suffix);
+            let reply = ReplyBytes { bytes, terminated: reply.terminated };
+            if self.given.is_some() {
+                check_given_reply(expect, &reply, &self.vars, self.ctx).verdict()
+            } else {
+                check_reply(expect, &reply, &self.vars, self.ctx).verdict()
+            }
+        };
+        // The same reply in the same bytes, so that only the entries count.
+        let baseline = check(items.clone());
+        let mut variants: Vec<Vec<Value>> = Vec::new();
+        for mask in 1..(1u32 << shown.len()) {
+            let keep =
+                |i: usize| !shown.iter().enumerate().any(|(b, &s)| s == i && mask & (1 << b) != 0);
+            variants
+                .push((0..items.len()).filter(|&i| keep(i)).map(|i| items[i].clone()).collect());
+        }
+        for &i in &shown {
+            for to in 0..items.len() {
+                if to != i {
+                    let mut moved = items.clone();
+                    let item = moved.remove(i);
+                    moved.insert(to, item);
+                    variants.push(moved);
+                }
             }
         }
+        variants.into_iter().any(|v| check(v) < baseline).then(|| {
+            shown
+                .iter()
+                .map(|&i| match &items[i] {
+                    Value::String(s) => format!("\"{s}\""),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 
     fn finish(self) -> CaseResult {
@@ -390,10 +477,10 @@ struct InProcess {
 }
 
 impl InProcess {
-    async fn start() -> std::io::Result<Self> {
+    async fn start(users: &UserMap) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(SharedChat::new(UserDirectory::builtin()));
+        let state = Arc::new(SharedChat::new(users.directory()));
         let (tx, rx) = oneshot::channel::<()>();
         let server =
             crate::server::run(listener, state, crate::server::Config::default(), async move {

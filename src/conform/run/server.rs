@@ -4,28 +4,32 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::process::Command;
+use tokio::task::JoinHandle;
 
 use super::conn::Conn;
-use super::{lock, probe, CaseRun, InProcess, Options};
+use super::{lock, probe, CaseRun, InProcess, Options, SharedTranscript};
 use crate::conform::diagnose::one_finding;
 use crate::conform::matcher::{Check, Context, ReplyBytes, Verdict};
 use crate::conform::outcome::{CaseResult, Progress};
 use crate::conform::process::{
-    describe_exit, drain_into, wait_until_closed, wait_until_listening, with_port, Running,
-    StartError, Tail,
+    describe_exit, exit_hint, pipe_lines, settle_readers, wait_until_closed, wait_until_listening,
+    with_port, Output, Running, StartError,
 };
+use crate::conform::transcript::Transcript;
 use crate::spec::pattern::Seg;
 use crate::spec::{Action, Example};
 
-/// The users the setup logs in and out before each case in `--connect`
-/// mode, with their password: the spec's built-in users.
-pub const BUILTIN_USERS: [&str; 3] = ["messi", "henderson", "lineker"];
-const BUILTIN_PASSWORD: &str = "surabaya";
+/// The users the setup looks after: those the examples use (at most
+/// three), as mapped by `--users`/`--user`.
+fn test_users(options: &Options) -> impl Iterator<Item = (&str, &str)> {
+    options.users.users().iter().take(3).map(|u| (u.username.as_str(), u.password.as_str()))
+}
 
 /// The server under test.
 #[derive(Debug, Clone)]
@@ -42,7 +46,100 @@ pub enum ServerTarget {
     Reference,
 }
 
-/// Runs server cases one after the other.
+/// What the runner learned about the server before the first case.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPreflight {
+    /// The commands the server does not have (see [`probe`]).
+    pub missing: Vec<String>,
+    /// With `--connect`: the state it had from before the run.
+    pub history: History,
+}
+
+/// State a running server (`--connect`) had before the run: what the
+/// examples, which start from a fresh server, do not expect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Messages waiting for the built-in users: user, how many. The
+    /// runner empties these inboxes before every case.
+    pub mail: Vec<(String, usize)>,
+    /// The `list` entries of sessions the runner did not open. They cannot
+    /// be ended without their tokens: a case whose reply would match
+    /// better without them is ERROR, not charged to its rule.
+    pub sessions: Vec<Value>,
+}
+
+impl History {
+    pub fn is_empty(&self) -> bool {
+        self.mail.is_empty() && self.sessions.is_empty()
+    }
+
+    /// What there was, for the header of the run and the `--json` report:
+    /// one sentence each.
+    pub fn describe(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if !self.mail.is_empty() {
+            let each: Vec<String> =
+                self.mail.iter().map(|(user, n)| format!("{n} for {user}")).collect();
+            let total: usize = self.mail.iter().map(|(_, n)| n).sum();
+            parts.push(format!(
+                "{} waiting ({}), emptied before the first case, so changing no verdict",
+                if total == 1 { "1 message".to_owned() } else { format!("{total} messages") },
+                each.join(", ")
+            ));
+        }
+        if !self.sessions.is_empty() {
+            let entries: Vec<String> = self
+                .sessions
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => format!("\"{s}\""),
+                    other => other.to_string(),
+                })
+                .collect();
+            parts.push(format!(
+                "sessions the runner did not open, shown by `list`: {} (a case whose reply would match better without them is ERROR, not charged to its rule)",
+                entries.join(", ")
+            ));
+        }
+        parts
+    }
+}
+
+/// Before the cases: makes sure the server can be tested, and learns what
+/// it lacks. With `--spawn` the server is started once (the diagnosis of a
+/// server that cannot start is the `Err`, with its output); with
+/// `--connect` the state left from before the run is looked for.
+pub async fn preflight_server(
+    target: &ServerTarget,
+    options: &Options,
+) -> Result<ServerPreflight, String> {
+    let wait = options.timeout;
+    match target {
+        ServerTarget::Reference => Ok(ServerPreflight::default()),
+        ServerTarget::Connect(addr) => {
+            let history = history(*addr, options).await;
+            let (user, password) = test_users(options).next().unwrap_or(("", ""));
+            let found = probe::probe(*addr, user, password, wait).await;
+            Ok(ServerPreflight { missing: found.missing, history })
+        }
+        ServerTarget::Spawn { command, port } => {
+            let transcript = Arc::new(Mutex::new(Transcript::new(Instant::now())));
+            let mut started = spawn_server(command, *port, options.startup, &transcript)
+                .await
+                .map_err(|failure| failure.diagnosis)?;
+            let (user, password) = test_users(options).next().unwrap_or(("", ""));
+            let found = probe::probe(started.addr, user, password, wait).await;
+            started.running.kill().await;
+            if !command.contains("{port}") {
+                wait_until_closed(started.addr, Duration::from_secs(2)).await;
+            }
+            Ok(ServerPreflight { missing: found.missing, history: History::default() })
+        }
+    }
+}
+
+/// Runs server cases one after the other, after [`preflight_server`] (a
+/// server that cannot start then fails each case).
 pub async fn run_server_cases(
     examples: &[&Example],
     target: &ServerTarget,
@@ -50,17 +147,31 @@ pub async fn run_server_cases(
     ctx: &Context,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<CaseResult> {
-    let mut results = Vec::with_capacity(examples.len());
-    let missing = match examples.first() {
-        Some(first) => missing_commands(first, target, options, ctx).await,
-        None => Vec::new(),
+    let prepared = if examples.is_empty() {
+        ServerPreflight::default()
+    } else {
+        preflight_server(target, options).await.unwrap_or_default()
     };
+    run_prepared_server_cases(examples, target, &prepared, options, ctx, progress).await
+}
+
+/// Runs server cases one after the other, with what the preflight found.
+pub async fn run_prepared_server_cases(
+    examples: &[&Example],
+    target: &ServerTarget,
+    prepared: &ServerPreflight,
+    options: &Options,
+    ctx: &Context,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Vec<CaseResult> {
+    let mut results = Vec::with_capacity(examples.len());
+    let missing = &prepared.missing;
     for (index, example) in examples.iter().enumerate() {
         progress(Progress::Start { example, index, total: examples.len() });
         let lacking = example_commands(example).into_iter().find(|c| missing.contains(c));
         let result = match lacking {
             Some(command) => not_implemented(example, command),
-            None => run_server_case(example, target, options, ctx).await,
+            None => run_case(example, target, prepared, options, ctx).await,
         };
         progress(Progress::Done { result: &result, index, total: examples.len() });
         results.push(result);
@@ -96,68 +207,90 @@ pub fn example_commands(example: &Example) -> Vec<String> {
 
 /// The result of a case that uses a command the server does not have.
 fn not_implemented(example: &Example, command: String) -> CaseResult {
-    let check = one_finding(
-        Verdict::NotImplemented,
-        format!(
-            "the server does not have the command `{command}`: it answers `{command} TOKEN` as it answers a command that cannot exist (`{} TOKEN`)",
-            probe::MADE_UP
-        ),
-        String::new(),
-        String::new(),
+    let message = format!(
+        "the server does not have the command `{command}`: it answers `{command} TOKEN` as it answers a command that cannot exist (`{} TOKEN`)",
+        probe::MADE_UP
     );
-    CaseResult {
-        id: example.id.clone(),
-        rule: example.rule.clone(),
-        level: example.level,
-        kind: example.kind,
-        spec_line: example.line,
-        verdict: Verdict::NotImplemented,
-        steps: vec![crate::conform::outcome::StepReport {
-            line: example.line,
-            source: "(probe)".into(),
-            verdict: Verdict::NotImplemented,
-            check,
-        }],
-        transcript: Vec::new(),
-        duration: Duration::ZERO,
-        blocked_by: None,
-        missing_command: Some(command),
-    }
+    let mut result = CaseResult::not_run(example, Verdict::NotImplemented, "(probe)", message);
+    result.missing_command = Some(command);
+    result
 }
 
-/// Probes the server once for the commands it lacks (none for the
-/// reference server): on a server of its own with `--spawn`.
-async fn missing_commands(
-    first: &Example,
-    target: &ServerTarget,
-    options: &Options,
-    ctx: &Context,
-) -> Vec<String> {
+/// Looks for state left from before the run on a running server: mail
+/// waiting for the built-in users (each logged in, its inbox read, logged
+/// out), and sessions the runner did not open. Those show in `list` as
+/// entries that are there both while messi is logged in and, after messi
+/// logged out, while henderson is: each of the runner's own sessions is
+/// in one of the two lists only. (When `logout` does not end a session,
+/// nothing is concluded about sessions.)
+async fn history(addr: SocketAddr, options: &Options) -> History {
     let wait = options.timeout;
-    match target {
-        ServerTarget::Reference => Vec::new(),
-        ServerTarget::Connect(addr) => {
-            let found = probe::probe(*addr, BUILTIN_USERS[0], BUILTIN_PASSWORD, wait).await;
-            found.missing
-        }
-        ServerTarget::Spawn { command, port } => {
-            let mut run = CaseRun::new(first, options, ctx, "server");
-            let found = match spawn_server(&mut run, command, *port).await {
-                Ok(()) => {
-                    probe::probe(run.addr, BUILTIN_USERS[0], BUILTIN_PASSWORD, wait).await.missing
+    let transcript: SharedTranscript = Arc::new(Mutex::new(Transcript::new(Instant::now())));
+    let mut found = History::default();
+    let mut lists: Vec<Vec<Value>> = Vec::new();
+    let mut ended: Option<String> = None;
+    let mut logout_ends_sessions = true;
+    let json = |reply: Result<ReplyBytes, String>| -> Option<Value> {
+        serde_json::from_slice(reply.ok()?.bytes.trim_ascii()).ok()
+    };
+    for (i, (user, password)) in test_users(options).enumerate() {
+        let Ok(Ok(stream)) = tokio::time::timeout(wait, TcpStream::connect(addr)).await else {
+            return found;
+        };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn::new("C0".into(), stream, Arc::clone(&transcript));
+        let Ok(login) = conn.ask(format!("auth {user} {password} \r\n").as_bytes(), wait).await
+        else {
+            return found;
+        };
+        let Some(token) = token_of(&login) else { continue };
+        if let Some(inbox) = json(conn.ask(format!("inbox {token} \r\n").as_bytes(), wait).await) {
+            let waiting = match inbox.get("messages") {
+                Some(Value::Object(senders)) => {
+                    senders.values().map(|m| m.as_array().map_or(1, Vec::len)).sum::<usize>()
                 }
-                Err(_) => Vec::new(),
+                Some(Value::Array(messages)) => messages.len(),
+                _ => 0,
             };
-            if let Some(mut process) = run.process.take() {
-                process.kill().await;
-                if command.contains("{port}") {
-                    return found;
-                }
-                wait_until_closed(run.addr, Duration::from_secs(2)).await;
+            if waiting > 0 && inbox.get("status").and_then(Value::as_str) == Some("OK") {
+                found.mail.push(((*user).to_owned(), waiting));
             }
-            found
+        }
+        if i < 2 {
+            if let Some(list) = json(conn.ask(format!("list {token} \r\n").as_bytes(), wait).await)
+            {
+                if let Some(Value::Array(entries)) = list.get("messages") {
+                    lists.push(entries.clone());
+                }
+            }
+        }
+        if let Some(old) = &ended {
+            // The first user's token, logged out: a server that still
+            // knows it does not end sessions on `logout`.
+            let still = json(conn.ask(format!("inbox {old} \r\n").as_bytes(), wait).await);
+            if still.and_then(|v| v.get("status").cloned()) != Some(Value::from("ERROR")) {
+                logout_ends_sessions = false;
+            }
+            ended = None;
+        }
+        let out = json(conn.ask(format!("logout {token} \r\n").as_bytes(), wait).await);
+        let ok = out.and_then(|v| v.get("status").cloned()) == Some(Value::from("OK"));
+        if i == 0 {
+            if ok {
+                ended = Some(token);
+            } else {
+                logout_ends_sessions = false;
+            }
         }
     }
+    if lists.len() == 2 && logout_ends_sessions {
+        for entry in &lists[0] {
+            if lists[1].contains(entry) && !found.sessions.contains(entry) {
+                found.sessions.push(entry.clone());
+            }
+        }
+    }
+    found
 }
 
 /// When a server answers a command the spec defines with what looks like
@@ -195,7 +328,9 @@ pub(super) fn token_of(reply: &ReplyBytes) -> Option<String> {
 async fn prelude(run: &mut CaseRun<'_>) -> Result<(), String> {
     lock(&run.transcript).in_setup = true;
     let timeout = run.options.timeout;
-    for user in BUILTIN_USERS {
+    let users: Vec<(String, String)> =
+        test_users(run.options).map(|(u, p)| (u.to_owned(), p.to_owned())).collect();
+    for (user, password) in users {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(run.addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
@@ -206,7 +341,7 @@ async fn prelude(run: &mut CaseRun<'_>) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
         let mut conn = Conn::new("C0".into(), stream, Arc::clone(&run.transcript));
         let reply = conn
-            .ask(format!("auth {user} {BUILTIN_PASSWORD} \r\n").as_bytes(), timeout)
+            .ask(format!("auth {user} {password} \r\n").as_bytes(), timeout)
             .await
             .map_err(|e| format!("setup (logging {user} in to empty the inbox): {e}"))?;
         if let Some(token) = token_of(&reply) {
@@ -260,11 +395,22 @@ pub async fn run_server_case(
     options: &Options,
     ctx: &Context,
 ) -> CaseResult {
+    run_case(example, target, &ServerPreflight::default(), options, ctx).await
+}
+
+async fn run_case(
+    example: &Example,
+    target: &ServerTarget,
+    prepared: &ServerPreflight,
+    options: &Options,
+    ctx: &Context,
+) -> CaseResult {
     let mut run = CaseRun::new(example, options, ctx, "server");
     let mut in_process = None;
     match target {
         ServerTarget::Connect(addr) => {
             run.addr = *addr;
+            run.foreign = prepared.history.sessions.clone();
             if let Err(message) = prelude(&mut run).await {
                 lock(&run.transcript).in_setup = false;
                 run.setup_error(message);
@@ -272,7 +418,7 @@ pub async fn run_server_case(
                 return run.finish();
             }
         }
-        ServerTarget::Reference => match InProcess::start().await {
+        ServerTarget::Reference => match InProcess::start(&options.users).await {
             Ok(server) => {
                 run.addr = server.addr;
                 in_process = Some(server);
@@ -283,13 +429,17 @@ pub async fn run_server_case(
             }
         },
         ServerTarget::Spawn { command, port } => {
-            if let Err(message) = spawn_server(&mut run, command, *port).await {
-                run.setup_error(message);
-                run.attach_stderr();
-                if let Some(process) = run.process.as_mut() {
-                    process.kill().await;
+            match spawn_server(command, *port, options.startup, &run.transcript).await {
+                Ok(started) => {
+                    run.addr = started.addr;
+                    run.process = Some(started.running);
+                    run.output = started.output;
+                    run.readers = started.readers;
                 }
-                return run.finish();
+                Err(failure) => {
+                    run.setup_error(failure.message);
+                    return run.finish();
+                }
             }
         }
     }
@@ -326,51 +476,123 @@ pub async fn run_server_case(
             }
         }
         process.kill().await;
+        // The last lines it wrote, before the transcript is closed.
+        settle_readers(std::mem::take(&mut run.readers), Duration::from_millis(500)).await;
         if let ServerTarget::Spawn { .. } = target {
             wait_until_closed(run.addr, Duration::from_secs(2)).await;
         }
         run.process = Some(process);
     }
-    run.attach_stderr();
     if let Some(server) = in_process {
         server.stop().await;
     }
     run.finish()
 }
 
-/// Starts the server command for one case and waits until it listens.
-async fn spawn_server(run: &mut CaseRun<'_>, command: &str, port: u16) -> Result<(), String> {
-    let port = if command.contains("{port}") {
-        crate::conform::process::free_port().map_err(|e| format!("cannot find a free port: {e}"))?
+/// A server started by the runner, accepting connections.
+struct Started {
+    running: Running,
+    addr: SocketAddr,
+    output: Output,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Why a server the runner started cannot be used (it is killed already).
+struct StartFailure {
+    /// One paragraph, for a case's ERROR (the output is in its transcript).
+    message: String,
+    /// The message, the command and the server's last output lines: for
+    /// the preflight, which stops the run with it.
+    diagnosis: String,
+}
+
+/// Starts the server command and waits until it listens; its output goes
+/// into `transcript` line by line as it comes.
+async fn spawn_server(
+    command: &str,
+    port: u16,
+    startup: Duration,
+    transcript: &SharedTranscript,
+) -> Result<Started, StartFailure> {
+    let placeholder = command.contains("{port}");
+    let port = if placeholder {
+        crate::conform::process::free_port().map_err(|e| {
+            let message = format!("cannot find a free port: {e}");
+            StartFailure { diagnosis: message.clone(), message }
+        })?
     } else {
         port
     };
-    run.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let command_line = with_port(command, port);
-    run.note(format!("starting the server: {command_line}"));
+    lock(transcript).note(format!("starting the server: {command_line}"));
     let mut cmd = shell(&command_line);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONUNBUFFERED", "1");
-    let mut running =
-        Running::spawn(cmd).map_err(|e| format!("cannot start `{command_line}`: {e}"))?;
+    let mut running = Running::spawn(cmd).map_err(|e| {
+        let message = format!("cannot start `{command_line}`: {e}");
+        StartFailure { diagnosis: message.clone(), message }
+    })?;
+    let output = Output::into_transcript(Arc::clone(transcript));
+    let mut readers = Vec::new();
     if let Some(out) = running.child.stdout.take() {
-        drain_into(out, Tail::default());
+        readers.push(pipe_lines(out, "stdout", output.clone()));
     }
     if let Some(err) = running.child.stderr.take() {
-        drain_into(err, run.stderr.clone());
+        readers.push(pipe_lines(err, "stderr", output.clone()));
     }
-    let waited = wait_until_listening(&mut running, run.addr, run.options.startup).await;
-    run.process = Some(running);
-    match waited {
-        Ok(()) => Ok(()),
-        Err(StartError::Exited(how)) => Err(format!("the server {how} before it accepted connections on port {port}")),
-        Err(StartError::NotListening(limit)) => Err(format!(
-            "nothing accepted connections on 127.0.0.1:{port} within {} s after starting the server (does it listen on the port the runner gave it?)",
+    let waited = wait_until_listening(&mut running, addr, startup).await;
+    let message = match waited {
+        Ok(()) => return Ok(Started { running, addr, output, readers }),
+        Err(StartError::Exited(how)) => {
+            let hint = running.exited().and_then(exit_hint);
+            format!(
+                "the server {how} before it accepted connections on {addr}{}",
+                hint.map(|h| format!(" ({h})")).unwrap_or_default()
+            )
+        }
+        Err(StartError::NotListening(limit)) => format!(
+            "nothing accepted connections on {addr} within {} s after starting the server (--startup-timeout); does it listen on the port the runner gave it?",
             limit.as_secs_f64()
-        )),
-        Err(StartError::Spawn(e)) => Err(e),
+        ),
+        Err(StartError::Elsewhere(others)) => elsewhere(addr, &others, placeholder),
+        Err(StartError::Spawn(e)) => e,
+    };
+    running.kill().await;
+    settle_readers(readers, Duration::from_millis(500)).await;
+    let diagnosis = format!(
+        "the server cannot be tested: {}{}\n  command: {command_line}\nIts last output:\n{}",
+        message.strip_prefix("the server ").map_or(message.clone(), |m| format!("it {m}")),
+        if message.ends_with(['?', '.']) { "" } else { "." },
+        output.block(15)
+    );
+    lock(transcript).note(format!("the server cannot be used: {message}"));
+    Err(StartFailure { message, diagnosis })
+}
+
+/// The message for a server that listens, but not at `addr`: where it
+/// listens, and the fix.
+fn elsewhere(addr: SocketAddr, others: &[SocketAddr], placeholder: bool) -> String {
+    let list: Vec<String> = others.iter().map(ToString::to_string).collect();
+    let port = addr.port();
+    let head = format!(
+        "the server listens on {}, not on {addr} where the runner connects",
+        list.join(", ")
+    );
+    if others.iter().any(|a| a.port() == port) {
+        return format!(
+            "{head}: it listens on port {port} on another address only; bind to 0.0.0.0 (or 127.0.0.1)"
+        );
+    }
+    let theirs = others[0].port();
+    if placeholder {
+        format!(
+            "{head}: it does not use the port given in place of {{port}} ({port}); make it take its port from its arguments, or leave {{port}} out of the command and pass `--port {theirs}`"
+        )
+    } else {
+        format!("{head}: add {{port}} to its arguments, or pass `--port {theirs}`")
     }
 }
 
