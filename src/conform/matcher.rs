@@ -1,158 +1,24 @@
-//! Expected against actual, and how bad a difference is.
+//! A reply against the example's `<`, `<~`, `<=`, `<-` or `<*` line.
 //!
-//! Pure code. Given one step's expectation and what the implementation
-//! sent or printed, [`check_reply`], [`check_line`] and [`check_prompt`]
-//! return a [`Check`]: the [`Verdict`], every difference found (each with
-//! its own severity and a sentence a student can act on), the variables
-//! bound, and a diff.
+//! Pure code. Given one step's expectation and the reply, [`check_reply`]
+//! (and [`check_given_reply`], for a `given` step) return a [`Check`]: the
+//! [`Verdict`], every difference found (each with its own severity and a
+//! sentence a student can act on), the variables bound, and a diff. A
+//! client's lines are checked in [`lines`](super::lines).
 //!
 //! The grading follows section 1 of the spec: a difference of *meaning*
 //! (status, keys, data, a missing reply) is FAILED; when the status and
 //! shape are right and only a message string, the byte form or an
 //! ordering differs, it is NON-STRICT.
 
-use std::fmt;
-
 use serde_json::Value;
 
 use super::cause::{is_stripped, Cause};
 use super::diff::{align_keys, diff_lines, pretty, DiffLine};
-use crate::spec::pattern::{escape_bytes, is_lower_uuid, Bindings, Json, Seg, Text, VarKind};
+use super::form::{byte_diff, first_difference, form_hints};
+pub use super::verdict::{Check, Finding, Verdict};
+use crate::spec::pattern::{escape_bytes, is_lower_uuid, Bindings, Json, VarKind};
 use crate::spec::{Action, Expect, Spec};
-
-/// The outcome of a step or a case, from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub enum Verdict {
-    #[serde(rename = "OK")]
-    Ok,
-    /// Right status and shape; a message string, the byte form or an
-    /// ordering differs from the spec's exact wording.
-    #[serde(rename = "NON-STRICT")]
-    NonStrict,
-    /// The case uses a command the implementation does not have at all:
-    /// reported once, with that command's rules, and not run.
-    #[serde(rename = "NOT-IMPLEMENTED")]
-    NotImplemented,
-    /// A `given` step, which only prepares state, failed: the case says
-    /// nothing about its own rule; the rule that step relies on is named.
-    #[serde(rename = "BLOCKED")]
-    Blocked,
-    /// The implementation did something else than the rule says.
-    #[serde(rename = "FAILED")]
-    Failed,
-    /// The case could not run: refused, the process exited, a runner fault.
-    #[serde(rename = "ERROR")]
-    Error,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Ok => "OK",
-            Verdict::NonStrict => "NON-STRICT",
-            Verdict::NotImplemented => "NOT-IMPLEMENTED",
-            Verdict::Blocked => "BLOCKED",
-            Verdict::Failed => "FAILED",
-            Verdict::Error => "ERROR",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One difference between expected and actual.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// [`Verdict::NonStrict`] or [`Verdict::Failed`] (or `Error` from the runner).
-    pub severity: Verdict,
-    /// Where in the reply, e.g. `.messages[1]`; empty for the whole.
-    pub path: String,
-    pub message: String,
-    /// A reply text worded otherwise than the spec's, and nothing worse:
-    /// what `--accept-wording` accepts in a MUST case.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub wording: bool,
-    /// A mistake known to show up in many cases, when this is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<Cause>,
-    /// The rules this difference is charged to, when it is charged to
-    /// some rules only (a reply text's wording, to the rule of that text;
-    /// a stripped message text, to the rules of the text). In a case of
-    /// another rule it is noted and not counted: one mistake, one rule.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub charged_to: Vec<String>,
-}
-
-impl Finding {
-    pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity,
-            path: path.into(),
-            message: message.into(),
-            wording: false,
-            cause: None,
-            charged_to: Vec::new(),
-        }
-    }
-
-    /// The same finding, tagged with its known cause (and charged to the
-    /// cause's rules).
-    pub fn because(mut self, cause: Cause) -> Self {
-        self.cause = Some(cause);
-        self.charged_to = cause.rules().iter().map(|r| (*r).to_owned()).collect();
-        self
-    }
-
-    /// Whether this finding counts in a case of `rule`; one that does not
-    /// is kept as a note.
-    pub fn counts_in(&self, rule: &str) -> bool {
-        self.charged_to.is_empty() || self.charged_to.iter().any(|r| r == rule)
-    }
-
-    /// `path: message`, or the message alone.
-    pub fn render(&self) -> String {
-        if self.path.is_empty() {
-            self.message.clone()
-        } else {
-            format!("{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// The result of checking one step.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Check {
-    pub findings: Vec<Finding>,
-    /// Variables bound by this step, in order.
-    #[serde(skip)]
-    pub bindings: Vec<(String, String)>,
-    /// The expectation as a person reads it (variables filled in).
-    pub expected: String,
-    /// What was received, escaped.
-    pub actual: String,
-    pub diff: Vec<DiffLine>,
-}
-
-impl Check {
-    /// The worst severity among the findings.
-    pub fn verdict(&self) -> Verdict {
-        self.findings.iter().map(|f| f.severity).max().unwrap_or(Verdict::Ok)
-    }
-
-    /// The most important finding, rendered.
-    pub fn headline(&self) -> Option<String> {
-        let worst = self.verdict();
-        self.findings.iter().find(|f| f.severity == worst).map(Finding::render)
-    }
-
-    fn push(&mut self, severity: Verdict, path: impl Into<String>, message: impl Into<String>) {
-        self.findings.push(Finding::new(severity, path, message));
-    }
-}
 
 /// What the runner knows for grading, beyond the step itself.
 #[derive(Debug, Clone, Default)]
@@ -471,12 +337,12 @@ fn not_json_hint(body: &[u8]) -> String {
     }
 }
 
-struct Matcher<'a> {
-    vars: &'a Bindings,
-    ctx: &'a Context,
-    unordered: bool,
-    bound: Vec<(String, String)>,
-    findings: Vec<Finding>,
+pub(crate) struct Matcher<'a> {
+    pub(crate) vars: &'a Bindings,
+    pub(crate) ctx: &'a Context,
+    pub(crate) unordered: bool,
+    pub(crate) bound: Vec<(String, String)>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -522,7 +388,7 @@ impl Matcher<'_> {
         self.findings.push(Finding::new(Verdict::NonStrict, path, message));
     }
 
-    fn value(&mut self, p: &Json, a: &Value, path: &str, depth: usize) {
+    pub(crate) fn value(&mut self, p: &Json, a: &Value, path: &str, depth: usize) {
         match p {
             Json::Bind(name, kind) => {
                 let text = match a {
@@ -809,186 +675,6 @@ fn json_diff(pattern: &Json, actual: &Value, vars: &Bindings) -> Vec<DiffLine> {
     diff_lines(&pretty(&expected), &pretty(&actual))
 }
 
-/// Two escaped one-line texts as a diff, with a marker under the first
-/// difference.
-fn byte_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
-    let at = expected.chars().zip(actual.chars()).take_while(|(a, b)| a == b).count();
-    vec![
-        DiffLine::Expected(expected.to_owned()),
-        DiffLine::Actual(actual.to_owned()),
-        DiffLine::Same(format!("{}^ first difference at character {}", " ".repeat(at), at + 1)),
-    ]
-}
-
-/// Why two JSON texts of the same meaning differ, in words (nothing when
-/// no known cause explains it).
-pub fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
-    let mut hints = Vec::new();
-    let text = String::from_utf8_lossy(actual);
-    let compact = |sep: u8, spaced: &str| {
-        let mut in_string = false;
-        let mut escaped = false;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            if in_string {
-                match (escaped, b) {
-                    (true, _) => escaped = false,
-                    (false, b'\\') => escaped = true,
-                    (false, b'"') => in_string = false,
-                    _ => {}
-                }
-            } else if b == b'"' {
-                in_string = true;
-            } else if b == sep && !text[i..].starts_with(spaced) {
-                return true;
-            }
-        }
-        false
-    };
-    if compact(b',', ", ") || compact(b':', ": ") {
-        hints.push(
-            "separators without spaces (json.dumps writes \", \" and \": \" by default)"
-                .to_string(),
-        );
-    }
-    if actual.iter().any(|&b| b >= 0x80) {
-        hints.push(
-            "non-ASCII characters sent as raw UTF-8 (json.dumps escapes them, e.g. \\u00e9)"
-                .to_string(),
-        );
-    }
-    if text.split("\\u").skip(1).any(|s| s.chars().take(4).any(|c| c.is_ascii_uppercase())) {
-        hints.push(
-            "\\u escapes with uppercase hex digits (json.dumps writes lowercase)".to_string(),
-        );
-    }
-    if let (Some(expected), Ok(a)) = (expected, serde_json::from_slice::<Value>(actual)) {
-        if let Ok(e) = serde_json::from_str::<Value>(expected) {
-            if key_orders(&e) != key_orders(&a) && e == a {
-                hints.push("keys in another order than the spec's".to_string());
-            }
-        }
-    }
-    hints
-}
-
-/// Where two texts first differ, in words.
-fn first_difference(expected: Option<&str>, actual: &[u8]) -> String {
-    let Some(expected) = expected else { return "see the diff".into() };
-    let at = expected.bytes().zip(actual.iter().copied()).take_while(|(a, b)| a == b).count();
-    let end = |s: &[u8]| escape_bytes(&s[at..(at + 20).min(s.len())]);
-    format!(
-        "first difference at byte {}: expected \"{}…\", got \"{}…\"",
-        at + 1,
-        end(expected.as_bytes()),
-        end(actual)
-    )
-}
-
-fn key_orders(v: &Value) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    fn walk(v: &Value, out: &mut Vec<Vec<String>>) {
-        match v {
-            Value::Object(m) => {
-                out.push(m.keys().cloned().collect());
-                m.values().for_each(|v| walk(v, out));
-            }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    walk(v, &mut out);
-    out
-}
-
-/// Checks a line the client printed against a `U<` line.
-pub fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
-    let mut check = Check {
-        expected: expected.display(vars),
-        actual: escape_bytes(actual.as_bytes()),
-        ..Check::default()
-    };
-    if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
-        check.bindings = bound;
-        return check;
-    }
-    check.expected = expected.display_against(actual.as_bytes(), vars);
-    check.diff = byte_diff(&check.expected, &check.actual);
-    if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
-        check.bindings = bound;
-        check.push(Verdict::NonStrict, "", "the line differs only in white space at its ends");
-        return check;
-    }
-    // A JSON line (inbox, list, logout) spelled differently?
-    if let (Some(pattern), Ok(value)) =
-        (Json::from_exact(expected), serde_json::from_str::<Value>(actual.trim()))
-    {
-        let mut m =
-            Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() };
-        m.value(&pattern, &value, "", 1);
-        if !m.findings.iter().any(|f| f.severity >= Verdict::Failed) {
-            check.bindings = m.bound;
-            check.findings = m.findings;
-            let expected_text = pattern.to_value(vars).map(|v| python_json(&v));
-            let hints = form_hints(expected_text.as_deref(), actual.trim().as_bytes());
-            let hints = if hints.is_empty() {
-                first_difference(expected_text.as_deref(), actual.trim().as_bytes())
-            } else {
-                hints.join("; ")
-            };
-            check.push(
-                Verdict::NonStrict,
-                "",
-                format!("the same JSON spelled differently: {hints}"),
-            );
-            return check;
-        }
-    }
-    let mut message = "the client printed another line".to_string();
-    let t = actual.trim_start();
-    if t.starts_with("{'") || t.starts_with("['") || (t.starts_with('\'') && t.ends_with('\'')) {
-        message
-            .push_str(": it looks like Python's str() or repr(); the spec prints json.dumps(...)");
-    }
-    check.push(Verdict::Failed, "", message);
-    check
-}
-
-/// `text` with white space removed from its two ends.
-fn trimmed(text: &Text) -> Text {
-    let mut segs = text.segs.clone();
-    if let Some(Seg::Lit(first)) = segs.first_mut() {
-        let n = first.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        first.drain(..n);
-    }
-    if let Some(Seg::Lit(last)) = segs.last_mut() {
-        let n = last.iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
-        last.truncate(last.len() - n);
-    }
-    Text { segs }
-}
-
-/// Checks a prompt the client showed against a `U?` line.
-pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
-    let mut check = Check {
-        expected: expected.display(vars),
-        actual: escape_bytes(actual.as_bytes()),
-        ..Check::default()
-    };
-    if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
-        check.bindings = bound;
-        return check;
-    }
-    check.expected = expected.display_against(actual.as_bytes(), vars);
-    check.diff = byte_diff(&check.expected, &check.actual);
-    if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
-        check.bindings = bound;
-        check.push(Verdict::NonStrict, "", "the prompt differs only in white space");
-    } else {
-        check.push(Verdict::Failed, "", "the client shows another prompt (CLI-1: `Command TOKEN:`, or `Command :` when logged out)");
-    }
-    check
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1236,38 +922,5 @@ mod tests {
         );
         assert_eq!(loose(login, r#"{"status": "OK"}"#).verdict(), Verdict::Failed);
         assert_eq!(loose(login, r#"{'status': 'OK'}"#).verdict(), Verdict::Failed);
-    }
-
-    #[test]
-    fn client_lines() {
-        let vars = Bindings::new();
-        let t = Text::parse(r"username messi logged in, token ${T:uuid}\x20").unwrap();
-        let c = check_line(&t, &format!("username messi logged in, token {UUID} "), &vars, &ctx());
-        assert_eq!((c.verdict(), c.bindings.len()), (Verdict::Ok, 1));
-        let c = check_line(&t, &format!("username messi logged in, token {UUID}"), &vars, &ctx());
-        assert_eq!((c.verdict(), c.bindings.len()), (Verdict::NonStrict, 1));
-        let t = Text::parse(r#"{"messi": [{"msg": "  halo \\r\\n"}]}"#).unwrap();
-        let c = check_line(&t, r#"{"messi":[{"msg":"  halo \r\n"}]}"#, &vars, &ctx());
-        assert_eq!(c.verdict(), Verdict::NonStrict);
-        let c = check_line(&t, r#"{'messi': [{'msg': '  halo \r\n'}]}"#, &vars, &ctx());
-        assert_eq!(c.verdict(), Verdict::Failed);
-        assert!(c.headline().unwrap().contains("repr"));
-        let t = Text::parse("Error, not authorized").unwrap();
-        assert_eq!(
-            check_line(&t, "Error, Informasi tidak ditemukan", &vars, &ctx()).verdict(),
-            Verdict::Failed
-        );
-    }
-
-    #[test]
-    fn prompts() {
-        let vars: Bindings = [("T".to_string(), UUID.to_string())].into();
-        let t = Text::parse("Command ${T}:").unwrap();
-        assert_eq!(check_prompt(&t, &format!("Command {UUID}:"), &vars).verdict(), Verdict::Ok);
-        assert_eq!(
-            check_prompt(&t, &format!(" Command {UUID}:"), &vars).verdict(),
-            Verdict::NonStrict
-        );
-        assert_eq!(check_prompt(&t, "Command :", &vars).verdict(), Verdict::Failed);
     }
 }

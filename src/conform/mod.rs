@@ -9,7 +9,10 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`matcher`] | pure: expected against actual, the verdict of a step |
+//! | [`verdict`] | pure data: verdicts, findings, the check of a step |
+//! | [`matcher`] | pure: a reply against the example's expectation |
+//! | [`lines`] | pure: a client's printed lines and prompts against the example's |
+//! | [`form`] | pure: where two texts differ, and why the same JSON is spelled otherwise |
 //! | [`framing`] | pure: where a reply ends; a client's output cut into lines and prompts |
 //! | [`diff`] | pure: line diffs and JSON pretty-printing for failure reports |
 //! | [`select`] | pure: `--case` patterns, `--level`, the `--expect` file |
@@ -32,8 +35,10 @@ pub mod cause;
 pub mod diagnose;
 pub mod diff;
 pub mod export;
+pub mod form;
 pub mod framing;
 pub mod grade;
+pub mod lines;
 pub mod matcher;
 pub mod outcome;
 pub mod process;
@@ -43,6 +48,7 @@ pub mod select;
 pub mod transcript;
 pub mod triage;
 pub mod users;
+pub mod verdict;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
