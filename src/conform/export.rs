@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::grade::{conformance, exit_code, Class, Graded};
 use super::matcher::Verdict;
-use super::report::{by_level, case_detail, why};
+use super::report::{case_detail, why};
+use super::summary::by_level;
 use super::triage::triage;
 use crate::spec::Spec;
 

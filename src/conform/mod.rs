@@ -24,7 +24,9 @@
 //! | [`triage`] | pure: results per rule, most urgent first; missing commands, blockers, shared causes |
 //! | [`grade`] | pure: what each case counts as, the overall result, the exit code |
 //! | [`export`] | pure: `--json` and `--junit` |
-//! | [`report`] | pure: the text report a person reads |
+//! | [`report`] | pure: a case as a person reads it: its line, its details |
+//! | [`summary`] | pure: the rules most urgent first, the counts, the result line |
+//! | [`layout`] | pure: text wrapped for a terminal, keeping a rule's own spaces |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
 //!
@@ -38,6 +40,7 @@ pub mod export;
 pub mod form;
 pub mod framing;
 pub mod grade;
+pub mod layout;
 pub mod lines;
 pub mod matcher;
 pub mod outcome;
@@ -45,6 +48,7 @@ pub mod process;
 pub mod report;
 pub mod run;
 pub mod select;
+pub mod summary;
 pub mod transcript;
 pub mod triage;
 pub mod users;
@@ -532,11 +536,11 @@ pub fn main(args: ConformArgs) -> ExitCode {
     let invocation = Invocation { under: &under, common: &common, startup };
     if !graded.is_empty() {
         say!();
-        say_part!("{}", report::rules_section(&graded, style));
+        say_part!("{}", summary::rules_section(&graded, style));
         if !print_details(&graded, &spec, &invocation, common.verbose) {
             say!();
         }
-        let mut summary = report::summary(&graded, style);
+        let mut summary = summary::summary(&graded, style);
         if let Some(incomplete) = &incomplete {
             // The result of the cases that ran, not of the run.
             summary = summary.replace("Result: ", "Result so far: ").replace(

@@ -2,18 +2,16 @@
 //! Pure code: graded results in, strings out (the grading itself is in
 //! [`grade`](super::grade)).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
-
 use super::cause::Cause;
-use super::grade::{conformance, exit_code, Class, Conformance, Graded};
+use super::grade::{Class, Graded};
+use super::layout::{hanging, one_line, plural, wrap};
 use super::matcher::Verdict;
 use super::outcome::CaseResult;
 use super::transcript;
-use super::triage::{compact_ids, triage, Missing, RuleResult, Urgency};
-use crate::spec::{Level, Spec, PROTOCOL_PATH};
+use super::triage::Missing;
+use crate::spec::{Spec, PROTOCOL_PATH};
 
 /// Terminal colours, when they are wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +20,7 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(self, verdict: Verdict, text: &str) -> String {
+    pub(crate) fn paint(self, verdict: Verdict, text: &str) -> String {
         use anstyle::AnsiColor;
         let color = match verdict {
             Verdict::Ok => AnsiColor::Green,
@@ -42,13 +40,10 @@ impl Style {
         }
     }
 
-    fn bold(self, text: &str) -> String {
+    pub(crate) fn bold(self, text: &str) -> String {
         self.styled(anstyle::Style::new().bold(), text)
     }
 }
-
-/// The width text is wrapped to.
-const WIDTH: usize = 100;
 
 fn duration(result: &CaseResult) -> String {
     let ms = result.duration.as_secs_f64() * 1000.0;
@@ -60,7 +55,7 @@ fn duration(result: &CaseResult) -> String {
 }
 
 /// The verdict as it counts, `*` when `--strict` changed it.
-fn verdict_label(g: &Graded<'_>) -> String {
+pub(crate) fn verdict_label(g: &Graded<'_>) -> String {
     let mut label = g.verdict.as_str().to_owned();
     if g.verdict != g.result.verdict {
         label = format!("{label}*");
@@ -109,15 +104,6 @@ pub fn case_line(g: &Graded<'_>, style: Style) -> String {
         _ => {}
     }
     line
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let s = s.replace('\n', " ");
-    if s.chars().count() > max {
-        format!("{}…", s.chars().take(max - 1).collect::<String>())
-    } else {
-        s
-    }
 }
 
 /// The whole story of a case that did not pass: the rule, the step, the
@@ -317,505 +303,24 @@ pub fn missing_detail(missing: &Missing<'_, '_>) -> String {
     line
 }
 
-/// Where a rule text may be broken: at a single space (or a line break)
-/// outside a backtick span. Runs of spaces stay inside their word, and so
-/// does a whole `code span`: `"  hallo \r\n"` reads as it is written.
-fn words(text: &str) -> Vec<&str> {
-    let bytes = text.as_bytes();
-    let mut words = Vec::new();
-    let mut start = 0;
-    let mut in_code = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'`' if in_code => in_code = false,
-            b'`' => in_code = text[i + 1..].contains('`'),
-            b'\n' if !in_code => {
-                words.push(&text[start..i]);
-                start = i + 1;
-            }
-            b' ' if !in_code
-                && i > start
-                && bytes[i - 1] != b' '
-                && bytes.get(i + 1).is_some_and(|&n| n != b' ' && n != b'\n') =>
-            {
-                words.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    words.push(&text[start..]);
-    words.retain(|w| !w.is_empty());
-    words
-}
-
-/// Fills lines of at most `width` characters (a longer word gets a line of
-/// its own), keeping the text's own spaces.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    fill(words(text), " ", width)
-}
-
-/// Greedy filling: `items` joined by `sep`, broken into lines of at most
-/// `width` characters where an item ends.
-fn fill<S: AsRef<str>>(items: impl IntoIterator<Item = S>, sep: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let sep_len = sep.chars().count();
-    let trimmed = sep.trim_end();
-    for item in items {
-        let item = item.as_ref();
-        if !line.is_empty() && line.chars().count() + sep_len + item.chars().count() > width {
-            line.push_str(trimmed);
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push_str(sep);
-        }
-        line.push_str(item);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-/// `first` followed by `items` joined with `, ` (just a space after an
-/// item that ends in `;`), wrapped to [`WIDTH`] with the following lines
-/// indented by `indent` spaces.
-fn hanging(first: &str, items: &[String], indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    let mut all = vec![first.to_owned()];
-    all.extend(items.iter().cloned());
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for (i, item) in all.iter().enumerate() {
-        let len = visible_len(&line);
-        let after_semicolon = line.ends_with(';');
-        if i > 1 && len + 2 + visible_len(item) > WIDTH {
-            if !after_semicolon {
-                line.push(',');
-            }
-            lines.push(std::mem::replace(&mut line, pad.clone()));
-        } else if i > 1 {
-            line.push_str(if after_semicolon { " " } else { ", " });
-        } else if i == 1 && !first.ends_with(' ') {
-            line.push(' ');
-        }
-        line.push_str(item);
-    }
-    lines.push(line);
-    lines.join("\n")
-}
-
-/// The length of a line as it shows (terminal escapes left out).
-fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut escape = false;
-    for c in s.chars() {
-        match c {
-            '\x1b' => escape = true,
-            'm' if escape => escape = false,
-            _ if escape => {}
-            _ => n += 1,
-        }
-    }
-    n
-}
-
-/// Wraps `text` to [`WIDTH`], `prefix` on the first line and `indent`
-/// spaces on the others.
-fn paragraph(prefix: &str, text: &str, indent: usize) -> String {
-    let first = visible_len(prefix);
-    let lines = fill(words(text), " ", WIDTH.saturating_sub(first.max(indent)).max(20));
-    let pad = " ".repeat(indent);
-    let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        if i == 0 {
-            out.push_str(prefix);
-        } else {
-            out.push('\n');
-            out.push_str(&pad);
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
-/// Counts by verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub ok: usize,
-    pub non_strict: usize,
-    pub not_implemented: usize,
-    pub blocked: usize,
-    pub failed: usize,
-    pub error: usize,
-}
-
-impl Counts {
-    fn add(&mut self, v: Verdict) {
-        match v {
-            Verdict::Ok => self.ok += 1,
-            Verdict::NonStrict => self.non_strict += 1,
-            Verdict::NotImplemented => self.not_implemented += 1,
-            Verdict::Blocked => self.blocked += 1,
-            Verdict::Failed => self.failed += 1,
-            Verdict::Error => self.error += 1,
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.ok + self.non_strict + self.not_implemented + self.blocked + self.failed + self.error
-    }
-
-    pub(crate) fn json(&self) -> Value {
-        json!({"OK": self.ok, "NON-STRICT": self.non_strict, "NOT-IMPLEMENTED": self.not_implemented, "BLOCKED": self.blocked, "FAILED": self.failed, "ERROR": self.error, "total": self.total()})
-    }
-
-    /// `12 OK, 1 NON-STRICT, 0 FAILED, 1 ERROR`, and NOT-IMPLEMENTED and
-    /// BLOCKED when there are any.
-    fn text(&self) -> String {
-        let mut parts = vec![format!("{} OK", self.ok), format!("{} NON-STRICT", self.non_strict)];
-        if self.not_implemented > 0 {
-            parts.push(format!("{} NOT-IMPLEMENTED", self.not_implemented));
-        }
-        if self.blocked > 0 {
-            parts.push(format!("{} BLOCKED", self.blocked));
-        }
-        parts.push(format!("{} FAILED", self.failed));
-        parts.push(format!("{} ERROR", self.error));
-        parts.join(", ")
-    }
-}
-
-/// Counts per level.
-pub fn by_level(graded: &[Graded<'_>]) -> BTreeMap<Level, Counts> {
-    let mut map = BTreeMap::new();
-    for g in graded {
-        map.entry(g.level).or_insert_with(Counts::default).add(g.verdict);
-    }
-    map
-}
-
-/// A case's verdict in a rule's line: `FAILED`, with what else matters
-/// (`NON-STRICT (wording)`, `BLOCKED (by LOGOUT-1)`).
-fn label_in_rule(g: &Graded<'_>, rule_level: Level) -> String {
-    let mut s = verdict_label(g);
-    let mut notes = Vec::new();
-    if g.level != rule_level {
-        notes.push(g.level.as_str().to_owned());
-    }
-    if g.wording {
-        notes.push(if g.wording_accepted { "wording, accepted" } else { "wording" }.to_owned());
-    }
-    if g.verdict == Verdict::Blocked {
-        notes.push(format!("by {}", g.result.blocked_by.as_deref().unwrap_or("?")));
-    }
-    if g.class == Class::KnownFailure {
-        notes.push("expected".into());
-    }
-    if !notes.is_empty() {
-        let _ = write!(s, " ({})", notes.join(", "));
-    }
-    s
-}
-
-/// A rule's cases, those with the same label together, the worst first:
-/// `SEND-6.2 FAILED; SEND-6.1, SEND-6.3 OK`.
-fn cases_in_rule(r: &RuleResult<'_, '_>, style: Style) -> Vec<String> {
-    let mut groups: Vec<(Verdict, String, Vec<&str>)> = Vec::new();
-    for g in &r.cases {
-        let label = label_in_rule(g, r.level);
-        match groups.iter_mut().find(|(_, l, _)| *l == label) {
-            Some((_, _, ids)) => ids.push(&g.result.id),
-            None => groups.push((g.verdict, label, vec![&g.result.id])),
-        }
-    }
-    groups.sort_by_key(|(v, _, _)| std::cmp::Reverse(*v));
-    let mut items = Vec::new();
-    let count = groups.len();
-    for (n, (verdict, label, ids)) in groups.into_iter().enumerate() {
-        let last = ids.len() - 1;
-        for (i, id) in ids.into_iter().enumerate() {
-            items.push(if i < last {
-                id.to_owned()
-            } else if n + 1 < count {
-                format!("{id} {};", style.paint(verdict, &label))
-            } else {
-                format!("{id} {}", style.paint(verdict, &label))
-            });
-        }
-    }
-    items
-}
-
-/// The list of rules a student reads first: causes shared by several
-/// cases, then one line per rule that did not pass, most urgent first
-/// (see [`super::triage`]), then the passing rules on one line.
-pub fn rules_section(graded: &[Graded<'_>], style: Style) -> String {
-    let t = triage(graded);
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", style.bold("Rules, most urgent first"));
-    for shared in &t.causes {
-        let head = format!(
-            "  One cause, {} ({} MUST): ",
-            plural(shared.cases.len(), "case"),
-            shared.must()
-        );
-        let _ = writeln!(out, "{}", paragraph(&head, &format!("{}.", shared.cause.what()), 6));
-        let _ = writeln!(out, "{}", paragraph("    Fix: ", &format!("{}.", shared.cause.fix()), 6));
-        let not_passed = graded.iter().filter(|g| g.verdict != Verdict::Ok).count();
-        if shared.cases.len() == not_passed {
-            let _ = writeln!(out, "    Cases: every case that did not pass.");
-        } else {
-            const MAX: usize = 20;
-            let mut ids: Vec<String> =
-                shared.cases.iter().take(MAX).map(|g| g.result.id.clone()).collect();
-            if shared.cases.len() > MAX {
-                ids.push(format!("and {} more", shared.cases.len() - MAX));
-            }
-            let _ = writeln!(out, "{}", hanging("    Cases:", &ids, 6));
-        }
-    }
-    let rule_line = |r: &RuleResult<'_, '_>| -> String {
-        let head = format!(
-            "  {:<10} {:<6}  {} ",
-            r.rule,
-            r.level.as_str(),
-            style.paint(r.verdict, &format!("{:<11}", r.verdict.as_str()))
-        );
-        hanging(&head, &cases_in_rule(r, style), 33)
-    };
-    let urgent = |u: Urgency| t.rules.iter().filter(move |r| r.urgency == u);
-    for r in urgent(Urgency::MustFailed) {
-        let _ = writeln!(out, "{}", rule_line(r));
-    }
-    for m in &t.missing {
-        let items: Vec<String> = m
-            .rules
-            .iter()
-            .map(|&i| {
-                let rule = &t.rules[i];
-                let mut notes = vec![rule.level.as_str().to_owned()];
-                notes.extend(
-                    rule.other_notable().map(|g| format!("{} {}", g.result.id, verdict_label(g))),
-                );
-                format!("{} ({})", rule.rule, notes.join("; "))
-            })
-            .collect();
-        let head = format!(
-            "  {}:",
-            style.paint(Verdict::NotImplemented, &format!("`{}` not implemented", m.command))
-        );
-        let _ = writeln!(
-            out,
-            "{}; {} not run",
-            hanging(&head, &items, 4),
-            plural(m.cases.len(), "case")
-        );
-    }
-    for b in &t.blocked {
-        let ids: Vec<String> = b.cases.iter().map(|g| g.result.id.clone()).collect();
-        let head = format!(
-            "  {} (fix it first):",
-            style.paint(Verdict::Blocked, &format!("blocked by {}", b.blocker))
-        );
-        let _ = writeln!(out, "{}", hanging(&head, &ids, 4));
-    }
-    for u in [Urgency::MustWording, Urgency::ShouldFailed, Urgency::NonStrict] {
-        for r in urgent(u) {
-            let _ = writeln!(out, "{}", rule_line(r));
-        }
-    }
-    let passing: Vec<&str> =
-        t.rules.iter().filter(|r| r.urgency == Urgency::Passing).map(|r| r.rule).collect();
-    if !passing.is_empty() {
-        let head = if passing.len() == t.rules.len() {
-            format!("  {}: all {}", style.paint(Verdict::Ok, "OK"), plural(passing.len(), "rule"))
-        } else {
-            format!("  {}: {}", style.paint(Verdict::Ok, "OK"), plural(passing.len(), "rule"))
-        };
-        let _ = writeln!(out, "{}", paragraph(&format!("{head}: "), &compact_ids(&passing), 4));
-    }
-    out
-}
-
-/// The summary at the end of a run; its last line is the result.
-pub fn summary(graded: &[Graded<'_>], style: Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", style.bold("Summary"));
-    let _ = writeln!(out, "By level:");
-    for (level, c) in by_level(graded) {
-        let _ = writeln!(out, "  {:<7} {:>3} cases: {}", level.as_str(), c.total(), c.text());
-    }
-    let known: Vec<&Graded<'_>> =
-        graded.iter().filter(|g| g.class == Class::KnownFailure).collect();
-    let new: Vec<&Graded<'_>> = graded.iter().filter(|g| g.class == Class::NewFailure).collect();
-    let unexpected: Vec<&Graded<'_>> =
-        graded.iter().filter(|g| g.class == Class::UnexpectedPass).collect();
-    if !known.is_empty() || !unexpected.is_empty() {
-        let _ = writeln!(out, "Expected failures (from --expect):");
-        let _ = writeln!(out, "  known failures:    {}", ids(&known));
-        let _ = writeln!(out, "  new failures:      {}", ids(&new));
-        let _ = writeln!(
-            out,
-            "  unexpected passes: {}{}",
-            ids(&unexpected),
-            if unexpected.is_empty() { "" } else { "  (remove them from the expectations file)" }
-        );
-    }
-    let _ = writeln!(out, "{}", result_line(graded, style));
-    out
-}
-
-/// `Result: …  (exit code N)`.
-pub fn result_line(graded: &[Graded<'_>], style: Style) -> String {
-    let known = graded.iter().filter(|g| g.class == Class::KnownFailure).count();
-    let should_failed = graded
-        .iter()
-        .filter(|g| g.level == Level::Should && g.verdict >= Verdict::NotImplemented)
-        .filter(|g| g.class == Class::NewFailure)
-        .count();
-    let other_non_strict =
-        graded.iter().filter(|g| g.verdict == Verdict::NonStrict && !g.must_wording()).count();
-    let mut notes = Vec::new();
-    let conforms = conformance(graded) == Conformance::Conforms;
-    if known > 0 && !conforms {
-        notes.push(format!("{known} expected to fail"));
-    }
-    if should_failed > 0 {
-        notes.push(format!("{should_failed} SHOULD case(s) did not pass"));
-    }
-    if other_non_strict > 0 {
-        notes.push(format!("{other_non_strict} other case(s) NON-STRICT"));
-    }
-    let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
-    let text = match conformance(graded) {
-        Conformance::DoesNotConform => {
-            let bad: Vec<&Graded<'_>> = graded.iter().filter(|g| g.nonconforming()).collect();
-            let mut parts = Vec::new();
-            for v in [Verdict::Failed, Verdict::Error] {
-                let these: Vec<&Graded<'_>> =
-                    bad.iter().copied().filter(|g| g.verdict == v).collect();
-                if !these.is_empty() {
-                    parts.push(format!("{} {v} ({})", these.len(), few_ids(&these)));
-                }
-            }
-            let mut commands: Vec<&str> = Vec::new();
-            let mut blockers: Vec<&str> = Vec::new();
-            for g in &bad {
-                match g.verdict {
-                    Verdict::NotImplemented => {
-                        let c = g.result.missing_command.as_deref().unwrap_or("?");
-                        if !commands.contains(&c) {
-                            commands.push(c);
-                        }
-                    }
-                    Verdict::Blocked => {
-                        let b = g.result.blocked_by.as_deref().unwrap_or("?");
-                        if !blockers.contains(&b) {
-                            blockers.push(b);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let count = |v: Verdict| bad.iter().filter(|g| g.verdict == v).count();
-            if !commands.is_empty() {
-                let names: Vec<String> = commands.iter().map(|c| format!("`{c}`")).collect();
-                parts.push(format!(
-                    "{} NOT-IMPLEMENTED ({})",
-                    count(Verdict::NotImplemented),
-                    names.join(", ")
-                ));
-            }
-            if !blockers.is_empty() {
-                parts.push(format!(
-                    "{} BLOCKED (by {})",
-                    count(Verdict::Blocked),
-                    blockers.join(", ")
-                ));
-            }
-            style.paint(
-                Verdict::Failed,
-                &format!(
-                    "DOES NOT CONFORM: {} did not pass: {}{notes}",
-                    plural(bad.len(), "MUST case"),
-                    parts.join(", ")
-                ),
-            )
-        }
-        Conformance::ConformsExceptWording => {
-            let worded: Vec<&Graded<'_>> = graded.iter().filter(|g| g.must_wording()).collect();
-            let accepted = worded.iter().all(|g| g.wording_accepted);
-            style.paint(
-                Verdict::NonStrict,
-                &format!(
-                    "CONFORMS EXCEPT WORDING{}: {} word a reply otherwise than the spec ({}){notes}",
-                    if accepted { " (wording accepted, --accept-wording)" } else { "" },
-                    plural(worded.len(), "MUST case"),
-                    few_ids(&worded)
-                ),
-            )
-        }
-        Conformance::Conforms => {
-            let known_must = graded
-                .iter()
-                .filter(|g| g.class == Class::KnownFailure && g.level == Level::Must)
-                .count();
-            let but = if known_must > 0 {
-                format!(" other than the {known_must} expected")
-            } else {
-                String::new()
-            };
-            style.paint(Verdict::Ok, &format!("CONFORMS: no MUST case failed{but}{notes}"))
-        }
-    };
-    let code = exit_code(graded);
-    let hint = if code == 1 && conformance(graded) == Conformance::ConformsExceptWording {
-        "; --accept-wording accepts other wording"
-    } else {
-        ""
-    };
-    format!("Result: {text}  (exit code {code}{hint})")
-}
-
-fn ids(cases: &[&Graded<'_>]) -> String {
-    if cases.is_empty() {
-        "none".into()
-    } else {
-        cases.iter().map(|g| g.result.id.as_str()).collect::<Vec<_>>().join(", ")
-    }
-}
-
-/// At most six IDs, then how many more.
-fn few_ids(cases: &[&Graded<'_>]) -> String {
-    const MAX: usize = 6;
-    let mut s = cases.iter().take(MAX).map(|g| g.result.id.as_str()).collect::<Vec<_>>().join(", ");
-    if cases.len() > MAX {
-        let _ = write!(s, " and {} more", cases.len() - MAX);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::conform::export::{json_report, junit_report};
-    use crate::conform::grade::{grade, grade_with, Policy};
+    use serde_json::{json, Value};
+
+    use crate::conform::grade::{
+        conformance, exit_code, grade, grade_with, Class, Conformance, Policy,
+    };
+    use crate::conform::layout::wrap;
     use crate::conform::matcher::{Check, Finding};
     use crate::conform::outcome::StepReport;
     use crate::conform::select::Expectations;
+    use crate::conform::summary::{rules_section, summary};
+    use crate::conform::triage::triage;
+    use crate::spec::Level;
     use crate::spec::{Kind, Rule};
 
     fn result(id: &str, level: Level, verdict: Verdict) -> CaseResult {
