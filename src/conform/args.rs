@@ -115,6 +115,11 @@ pub(super) struct CommonArgs {
     /// How long to wait for any one reply, line or prompt, in seconds.
     #[arg(long, default_value = "2", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub(super) timeout: Duration,
+    /// How many cases run at once, each with its own process on its own
+    /// port (default: two per processor). With --connect, or a command
+    /// without {port}, the cases share one port and run one by one.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) jobs: Option<u16>,
     /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.
     #[arg(long)]
     pub(super) strict: bool,

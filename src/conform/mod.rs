@@ -222,6 +222,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
         timeout: common.timeout,
         startup: startup.unwrap_or(Duration::from_secs(10)),
         users: users.clone(),
+        slots: common.jobs.map_or_else(run::Slots::for_this_machine, |n| run::Slots::new(n.into())),
     };
     let ctx = Context::from_spec(&spec);
     let policy = Policy { strict: common.strict, accept_wording: common.accept_wording };

@@ -14,7 +14,7 @@ use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{lock, CaseRun, InProcess, Options, SharedTranscript};
+use super::{lock, parallel, CaseRun, InProcess, Options, SharedTranscript};
 use crate::conform::diagnose::one_finding as finding_check;
 use crate::conform::framing::{OutEvent, OutKind, OutputParser};
 use crate::conform::lines::{check_line, check_prompt};
@@ -39,7 +39,8 @@ impl ClientTarget {
     }
 }
 
-/// Runs client cases one after the other.
+/// Runs client cases: at once (within `options.slots`) when each has a
+/// port of its own, else one after the other.
 pub async fn run_client_cases(
     examples: &[&Example],
     target: &ClientTarget,
@@ -47,14 +48,12 @@ pub async fn run_client_cases(
     ctx: &Context,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<CaseResult> {
-    let mut results = Vec::with_capacity(examples.len());
-    for (index, example) in examples.iter().enumerate() {
-        progress(Progress::Start { example, index, total: examples.len() });
-        let result = run_client_case(example, target, options, ctx).await;
-        progress(Progress::Done { result: &result, index, total: examples.len() });
-        results.push(result);
-    }
-    results
+    // With {port} each case has its own port; else they share one.
+    let at_once = target.uses_port_placeholder();
+    parallel::run_all(examples, at_once, &options.slots, progress, |index| {
+        run_client_case(examples[index], target, options, ctx)
+    })
+    .await
 }
 
 /// The most pieces of a client's output the runner looks at in one case.

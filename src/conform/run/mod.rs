@@ -6,6 +6,7 @@
 //! | [`client`] | client cases: the client under test, typed into, against a reference server |
 //! | [`conn`] | one connection: writes counted by request, replies framed |
 //! | [`probe`] | which commands the server under test has at all |
+//! | [`parallel`] | cases at once, bounded by `--jobs`, reported in order |
 //!
 //! What is pure lives elsewhere: the [`matcher`](super::matcher) checks a
 //! reply, [`diagnose`](super::diagnose) says what a failed read means, and
@@ -17,6 +18,7 @@
 
 mod client;
 mod conn;
+pub mod parallel;
 pub mod probe;
 mod server;
 
@@ -36,6 +38,8 @@ pub use self::server::{
     preflight_server, run_prepared_server_cases, run_server_case, run_server_cases, History,
     ServerPreflight, ServerTarget,
 };
+
+pub use self::parallel::Slots;
 
 use self::conn::{Conn, ReadOutcome};
 use super::diagnose::{self, ConnFacts, ReadFailure};
@@ -72,6 +76,8 @@ pub struct Options {
     /// mapped onto them): the setup logs in as them, and a reference
     /// server started here knows them.
     pub users: UserMap,
+    /// How many cases may run at once (shared by clones of the options).
+    pub slots: Slots,
 }
 
 impl Default for Options {
@@ -80,6 +86,7 @@ impl Default for Options {
             timeout: Duration::from_secs(2),
             startup: Duration::from_secs(10),
             users: UserMap::builtin(),
+            slots: Slots::default(),
         }
     }
 }

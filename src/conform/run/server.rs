@@ -13,7 +13,7 @@ use tokio::process::Command;
 use tokio::task::JoinHandle;
 
 use super::conn::Conn;
-use super::{lock, probe, CaseRun, InProcess, Options, SharedTranscript};
+use super::{lock, parallel, probe, CaseRun, InProcess, Options, SharedTranscript};
 use crate::conform::diagnose::one_finding;
 use crate::conform::matcher::{Check, Context, ReplyBytes, Verdict};
 use crate::conform::outcome::{CaseResult, Progress};
@@ -138,7 +138,7 @@ pub async fn preflight_server(
     }
 }
 
-/// Runs server cases one after the other, after [`preflight_server`] (a
+/// Runs server cases after [`preflight_server`] (a
 /// server that cannot start then fails each case).
 pub async fn run_server_cases(
     examples: &[&Example],
@@ -155,7 +155,8 @@ pub async fn run_server_cases(
     run_prepared_server_cases(examples, target, &prepared, options, ctx, progress).await
 }
 
-/// Runs server cases one after the other, with what the preflight found.
+/// Runs server cases, with what the preflight found: at once (within
+/// `options.slots`) when each has a server of its own, else one by one.
 pub async fn run_prepared_server_cases(
     examples: &[&Example],
     target: &ServerTarget,
@@ -164,19 +165,21 @@ pub async fn run_prepared_server_cases(
     ctx: &Context,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<CaseResult> {
-    let mut results = Vec::with_capacity(examples.len());
     let missing = &prepared.missing;
-    for (index, example) in examples.iter().enumerate() {
-        progress(Progress::Start { example, index, total: examples.len() });
-        let lacking = example_commands(example).into_iter().find(|c| missing.contains(c));
-        let result = match lacking {
+    // Each case on its own port and its own process, or the one server.
+    let at_once = match target {
+        ServerTarget::Spawn { command, .. } => command.contains("{port}"),
+        ServerTarget::Reference => true,
+        ServerTarget::Connect(_) => false,
+    };
+    parallel::run_all(examples, at_once, &options.slots, progress, |index| async move {
+        let example = examples[index];
+        match example_commands(example).into_iter().find(|c| missing.contains(c)) {
             Some(command) => not_implemented(example, command),
             None => run_case(example, target, prepared, options, ctx).await,
-        };
-        progress(Progress::Done { result: &result, index, total: examples.len() });
-        results.push(result);
-    }
-    results
+        }
+    })
+    .await
 }
 
 /// The commands a server example sends: the first word of each request.
@@ -478,8 +481,12 @@ async fn run_case(
         process.kill().await;
         // The last lines it wrote, before the transcript is closed.
         settle_readers(std::mem::take(&mut run.readers), Duration::from_millis(500)).await;
-        if let ServerTarget::Spawn { .. } = target {
-            wait_until_closed(run.addr, Duration::from_secs(2)).await;
+        // The next case uses this port only when the command has no
+        // {port}: then it must be free first.
+        if let ServerTarget::Spawn { command, .. } = target {
+            if !command.contains("{port}") {
+                wait_until_closed(run.addr, Duration::from_secs(2)).await;
+            }
         }
         run.process = Some(process);
     }
