@@ -56,7 +56,29 @@ pub(super) enum TargetArgs {
         progjar-chat conform client -- python3 client.py --port {port}"
     )]
     Client(ClientArgs),
+    /// Grade a whole class: every submission of a manifest (or every folder of --each),
+    /// its server and its client, at once, into one matrix of submissions x rules.
+    #[command(after_help = CLASS_HELP)]
+    Class(super::class::ClassArgs),
 }
+
+const CLASS_HELP: &str = "A manifest is a TOML file: defaults at the top, then one [[submission]] each.\n\n  \
+    timeout = \"1s\"                       # defaults for every submission\n  \
+    server = \"python3 server.py {port}\"\n\n  \
+    [[submission]]\n  \
+    name = \"budi\"\n  \
+    dir = \"submissions/budi\"            # where its commands run (relative to the manifest)\n  \
+    client = \"python3 chat-cli.py {port}\"\n  \
+    users = \"users.json\"                # optional, as --users\n  \
+    expect = \"budi.expect\"              # optional, as --expect\n\n\
+    Exit codes: 0 every submission conforms; 1 some do not (a server that cannot start, a \
+    client that hangs: those too); 2 the runner could not work (a bad manifest, no submission, \
+    a report that cannot be written).\n\n\
+    Examples:\n  \
+    progjar-chat conform class class.toml --html class.html --csv class.csv\n  \
+    progjar-chat conform class --each 'submissions/*' --server 'python3 server_thread_chat.py {port}' \
+    --client 'python3 chat-cli.py {port}' --markdown grades.md\n  \
+    progjar-chat conform class class.toml --json - --jobs 4";
 
 #[derive(Debug, Args)]
 pub(super) struct ServerArgs {

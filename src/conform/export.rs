@@ -172,21 +172,6 @@ pub fn junit_report(
     suite: &str,
     rerun: &dyn Fn(&str) -> String,
 ) -> String {
-    enum Tag {
-        Ok,
-        Skipped,
-        Failure,
-        Error,
-        Note,
-    }
-    let tag = |g: &Graded<'_>| match (g.class, g.verdict) {
-        (Class::KnownFailure, _) => Tag::Skipped,
-        (_, Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented) => Tag::Failure,
-        (_, Verdict::Error) => Tag::Error,
-        (Class::NewFailure, Verdict::NonStrict) => Tag::Failure,
-        (_, Verdict::NonStrict) => Tag::Note,
-        (_, Verdict::Ok) => Tag::Ok,
-    };
     let failures = graded.iter().filter(|g| matches!(tag(g), Tag::Failure)).count();
     let errors = graded.iter().filter(|g| matches!(tag(g), Tag::Error)).count();
     let skipped = graded.iter().filter(|g| matches!(tag(g), Tag::Skipped)).count();
@@ -198,12 +183,61 @@ pub fn junit_report(
         xml_escape(suite),
         graded.len()
     );
+    out.push_str(&junit_testsuite(graded, spec, suite, &[], rerun));
+    out.push_str("</testsuites>\n");
+    out
+}
+
+enum Tag {
+    Ok,
+    Skipped,
+    Failure,
+    Error,
+    Note,
+}
+
+fn tag(g: &Graded<'_>) -> Tag {
+    match (g.class, g.verdict) {
+        (Class::KnownFailure, _) => Tag::Skipped,
+        (_, Verdict::Failed | Verdict::Blocked | Verdict::NotImplemented) => Tag::Failure,
+        (_, Verdict::Error) => Tag::Error,
+        (Class::NewFailure, Verdict::NonStrict) => Tag::Failure,
+        (_, Verdict::NonStrict) => Tag::Note,
+        (_, Verdict::Ok) => Tag::Ok,
+    }
+}
+
+/// One `<testsuite>` named `suite`: a testcase per graded case, and one
+/// `<error>` testcase per `(name, message)` in `errors` (a program that
+/// could not be tested at all).
+pub fn junit_testsuite(
+    graded: &[Graded<'_>],
+    spec: &Spec,
+    suite: &str,
+    errors_extra: &[(String, String)],
+    rerun: &dyn Fn(&str) -> String,
+) -> String {
+    let failures = graded.iter().filter(|g| matches!(tag(g), Tag::Failure)).count();
+    let errors =
+        graded.iter().filter(|g| matches!(tag(g), Tag::Error)).count() + errors_extra.len();
+    let skipped = graded.iter().filter(|g| matches!(tag(g), Tag::Skipped)).count();
+    let time: f64 = graded.iter().map(|g| g.result.duration.as_secs_f64()).sum();
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "  <testsuite name=\"{0}\" tests=\"{1}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
         xml_escape(suite),
-        graded.len()
+        graded.len() + errors_extra.len()
     );
+    for (name, message) in errors_extra {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{0}\" name=\"{1}\" time=\"0.000\">\n      <error message=\"{1}\" type=\"ERROR\">{2}</error>\n    </testcase>",
+            xml_escape(&suite.replace(' ', ".")),
+            xml_escape(name),
+            xml_escape(message)
+        );
+    }
     for g in graded {
         let r = g.result;
         let _ = write!(
@@ -255,6 +289,6 @@ pub fn junit_report(
             Tag::Ok => out.push_str("/>\n"),
         }
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
+    out.push_str("  </testsuite>\n");
     out
 }

@@ -5,6 +5,7 @@
 //! progjar-chat conform server --connect HOST:PORT      # a server that is running
 //! progjar-chat conform server --spawn 'CMD … {port}'   # started afresh for every case
 //! progjar-chat conform client -- CMD ARG… [{port}]     # a client program, typed into
+//! progjar-chat conform class MANIFEST                  # every submission of a class
 //! ```
 //!
 //! | module | what it is |
@@ -32,12 +33,14 @@
 //! | [`layout`] | pure: text wrapped for a terminal, keeping a rule's own spaces |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
+//! | `class` | `conform class`: a whole class at once, one matrix of submissions x rules, its reports |
 //!
 //! The examples come from [`crate::spec`]; the specification is compiled in,
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
 
 mod args;
 pub mod cause;
+mod class;
 mod console;
 pub mod diagnose;
 pub mod diff;
@@ -116,6 +119,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
             };
             (Kind::Server, a.common, under, Some(a.startup_timeout))
         }
+        TargetArgs::Class(a) => return class::main(a),
         TargetArgs::Client(a) => {
             let under = (!a.command.is_empty())
                 .then(|| Under::Client { argv: split_one_word(&a.command), port: a.port });
@@ -223,6 +227,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
         startup: startup.unwrap_or(Duration::from_secs(10)),
         users: users.clone(),
         slots: common.jobs.map_or_else(run::Slots::for_this_machine, |n| run::Slots::new(n.into())),
+        dir: None,
     };
     let ctx = Context::from_spec(&spec);
     let policy = Policy { strict: common.strict, accept_wording: common.accept_wording };

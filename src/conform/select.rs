@@ -36,7 +36,8 @@ impl fmt::Display for CasePattern {
     }
 }
 
-fn glob(p: &[u8], s: &[u8]) -> bool {
+/// Whether `s` matches the pattern `p` (`*` any run, `?` any one byte).
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     match p.split_first() {
         None => s.is_empty(),
         Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),

@@ -480,6 +480,9 @@ async fn start(run: &mut CaseRun<'_>, target: &ClientTarget) -> Option<Session> 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONUNBUFFERED", "1");
+    if let Some(dir) = &run.options.dir {
+        cmd.current_dir(dir);
+    }
     let mut running = match Running::spawn(cmd) {
         Ok(running) => running,
         Err(error) => {

@@ -78,6 +78,9 @@ pub struct Options {
     pub users: UserMap,
     /// How many cases may run at once (shared by clones of the options).
     pub slots: Slots,
+    /// Where the commands under test run (a class's submission folder);
+    /// the runner's own when `None`.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
             startup: Duration::from_secs(10),
             users: UserMap::builtin(),
             slots: Slots::default(),
+            dir: None,
         }
     }
 }

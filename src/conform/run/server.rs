@@ -124,7 +124,7 @@ pub async fn preflight_server(
         }
         ServerTarget::Spawn { command, port } => {
             let transcript = Arc::new(Mutex::new(Transcript::new(Instant::now())));
-            let mut started = spawn_server(command, *port, options.startup, &transcript)
+            let mut started = spawn_server(command, *port, options, &transcript)
                 .await
                 .map_err(|failure| failure.diagnosis)?;
             let (user, password) = test_users(options).next().unwrap_or(("", ""));
@@ -432,7 +432,7 @@ async fn run_case(
             }
         },
         ServerTarget::Spawn { command, port } => {
-            match spawn_server(command, *port, options.startup, &run.transcript).await {
+            match spawn_server(command, *port, options, &run.transcript).await {
                 Ok(started) => {
                     run.addr = started.addr;
                     run.process = Some(started.running);
@@ -518,9 +518,10 @@ struct StartFailure {
 async fn spawn_server(
     command: &str,
     port: u16,
-    startup: Duration,
+    options: &Options,
     transcript: &SharedTranscript,
 ) -> Result<Started, StartFailure> {
+    let startup = options.startup;
     let placeholder = command.contains("{port}");
     let port = if placeholder {
         crate::conform::process::free_port().map_err(|e| {
@@ -538,6 +539,9 @@ async fn spawn_server(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONUNBUFFERED", "1");
+    if let Some(dir) = &options.dir {
+        cmd.current_dir(dir);
+    }
     let mut running = Running::spawn(cmd).map_err(|e| {
         let message = format!("cannot start `{command_line}`: {e}");
         StartFailure { diagnosis: message.clone(), message }

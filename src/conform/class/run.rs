@@ -1,0 +1,207 @@
+//! Running one submission of a class: its server and its client, each
+//! checked first (a program that cannot start is reported as such, with
+//! its diagnosis, and costs nothing more), then its cases, within the
+//! class's slots and its own time budget. A submission never stalls the
+//! others: all its waits are bounded, and what is left when its budget is
+//! spent is reported as not run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::conform::matcher::{Context, Verdict};
+use crate::conform::outcome::{CaseResult, Progress};
+use crate::conform::run::{self, ClientTarget, Options, ServerTarget, Slots};
+use crate::conform::select::Expectations;
+use crate::conform::users::UserMap;
+use crate::duration::format_secs;
+use crate::spec::{Example, Kind, Spec};
+
+use super::manifest::Submission;
+
+/// What every submission of a class shares.
+pub(crate) struct Shared {
+    pub spec: Spec,
+    pub ctx: Context,
+    pub slots: Slots,
+    pub startup: Duration,
+    /// The longest one part (a server, a client) of a submission may take.
+    pub budget: Duration,
+    /// Held by a part whose command has no `{port}`: such parts all use
+    /// the same port, so they take turns.
+    pub fixed_port: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A submission, graded or not.
+pub(crate) struct SubmissionRun {
+    pub submission: Submission,
+    pub expectations: Expectations,
+    /// Why the submission could not be graded at all (a users or expect
+    /// file that cannot be read).
+    pub broken: Option<String>,
+    pub parts: Vec<PartRun>,
+}
+
+/// The server or the client of a submission.
+pub(crate) struct PartRun {
+    pub kind: Kind,
+    pub command: String,
+    pub outcome: PartOutcome,
+    pub took: Duration,
+}
+
+pub(crate) enum PartOutcome {
+    /// It could not be tested at all (it crashed on start, never
+    /// listened, never showed a prompt): the diagnosis.
+    Untestable(String),
+    /// Its cases, every selected one (those its budget did not reach are
+    /// ERROR, not run).
+    Ran(Vec<CaseResult>),
+}
+
+/// Grades one submission: its server, then its client.
+pub(crate) async fn grade_submission(submission: Submission, shared: &Shared) -> SubmissionRun {
+    let mut graded = SubmissionRun {
+        expectations: Expectations::default(),
+        broken: None,
+        parts: Vec::new(),
+        submission,
+    };
+    let sub = &graded.submission;
+    let users = match &sub.users {
+        Some(path) => UserMap::from_file(path).map_err(|e| e.to_string()),
+        None => Ok(UserMap::builtin()),
+    };
+    let expectations = match &sub.expect {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Expectations::parse(&t))
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(Expectations::default()),
+    };
+    let (users, expectations) = match (users, expectations) {
+        (Ok(u), Ok(e)) => (u, e),
+        (Err(e), _) | (_, Err(e)) => {
+            graded.broken = Some(e);
+            return graded;
+        }
+    };
+    let options = Options {
+        timeout: sub.timeout,
+        startup: shared.startup,
+        users,
+        slots: shared.slots.clone(),
+        dir: Some(sub.dir.clone()),
+    };
+    let mut parts = Vec::new();
+    if let Some(command) = &sub.server {
+        parts.push(grade_part(Kind::Server, command, &options, shared).await);
+    }
+    if let Some(command) = &sub.client {
+        parts.push(grade_part(Kind::Client, command, &options, shared).await);
+    }
+    graded.parts = parts;
+    graded.expectations = expectations;
+    graded
+}
+
+/// The examples of `kind` with the submission's users; those that cannot
+/// run with them are ERROR at once.
+fn examples(spec: &Spec, kind: Kind, users: &UserMap) -> (Vec<Example>, Vec<CaseResult>) {
+    let mut not_run = Vec::new();
+    let mapped = spec
+        .examples_of(kind)
+        .filter_map(|e| match users.apply(e) {
+            Ok(mapped) => Some(mapped),
+            Err(why) => {
+                let message = format!("cannot run with the given users: {why}");
+                not_run.push(CaseResult::not_run(e, Verdict::Error, "(users)", message));
+                None
+            }
+        })
+        .collect();
+    (mapped, not_run)
+}
+
+async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Shared) -> PartRun {
+    let started = Instant::now();
+    let _turn = match command.contains("{port}") {
+        true => None,
+        false => Some(shared.fixed_port.lock().await),
+    };
+    let (mapped, mut results) = examples(&shared.spec, kind, &options.users);
+    let selected: Vec<&Example> = mapped.iter().collect();
+    let mut done: Vec<CaseResult> = Vec::new();
+    let work = async {
+        let mut progress = |p: Progress<'_>| {
+            if let Progress::Done { result, .. } = p {
+                done.push(result.clone());
+            }
+        };
+        match kind {
+            Kind::Server => {
+                let target = ServerTarget::Spawn { command: command.to_owned(), port: 8889 };
+                let prepared = {
+                    let _slot = shared.slots.take().await;
+                    run::preflight_server(&target, options).await?
+                };
+                run::run_prepared_server_cases(
+                    &selected,
+                    &target,
+                    &prepared,
+                    options,
+                    &shared.ctx,
+                    &mut progress,
+                )
+                .await;
+            }
+            Kind::Client => {
+                let target = ClientTarget {
+                    argv: vec!["sh".into(), "-c".into(), command.to_owned()],
+                    port: 8889,
+                };
+                if let Some(first) = selected.first() {
+                    let _slot = shared.slots.take().await;
+                    run::preflight_client(first, &target, options, &shared.ctx).await?;
+                }
+                run::run_client_cases(&selected, &target, options, &shared.ctx, &mut progress)
+                    .await;
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let ended = tokio::time::timeout(shared.budget, work).await;
+    let mut outcome = match ended {
+        Ok(Err(diagnosis)) => PartOutcome::Untestable(diagnosis),
+        Ok(Ok(())) => {
+            results.extend(done);
+            PartOutcome::Ran(results)
+        }
+        Err(_) if done.is_empty() => PartOutcome::Untestable(format!(
+            "it was not done being checked within its time budget of {} s (--budget)",
+            format_secs(shared.budget)
+        )),
+        Err(_) => {
+            let message = format!(
+                "not run: the submission's {} used up its time budget of {} s (--budget)",
+                kind.as_str(),
+                format_secs(shared.budget)
+            );
+            for example in &selected {
+                if !done.iter().any(|r| r.id == example.id) {
+                    results.push(CaseResult::not_run(
+                        example,
+                        Verdict::Error,
+                        "(budget)",
+                        message.clone(),
+                    ));
+                }
+            }
+            results.extend(done);
+            PartOutcome::Ran(results)
+        }
+    };
+    if let PartOutcome::Ran(results) = &mut outcome {
+        results.sort_by_key(|r| r.spec_line);
+    }
+    PartRun { kind, command: command.to_owned(), outcome, took: started.elapsed() }
+}
