@@ -11,12 +11,15 @@
 
 #[path = "fixtures/harness.rs"]
 mod harness;
+#[path = "fixtures/known_breaks.rs"]
+mod known_breaks;
 
 use std::collections::BTreeMap;
 
 use std::time::Duration;
 
 use harness::{conform_within, have_python, python_client, python_server, Run};
+use known_breaks::Known;
 
 /// A whole suite against a slow or broken fixture on a loaded 2-core
 /// machine: generous, but bounded.
@@ -88,6 +91,16 @@ fn server_cases(
     assert_eq!(run.code, code, "exit code of {breaks:?}\n{}", run.show());
 }
 
+/// [`server`] for a fixture whose flags are shared with the class test.
+fn server_known(known: &Known) {
+    server(known.breaks, known.flagged, &[], known.code);
+}
+
+/// [`client`] for a fixture whose flags are shared with the class test.
+fn client_known(known: &Known) {
+    client(known.breaks, known.flagged, &[], known.code);
+}
+
 /// The same for the client suite and the fixture client.
 fn client(breaks: &[&str], flagged: &[(&str, &str)], blocked: &[(&str, &str)], code: i32) {
     if !have_python() {
@@ -105,7 +118,7 @@ fn client(breaks: &[&str], flagged: &[(&str, &str)], blocked: &[(&str, &str)], c
 
 #[test]
 fn a_right_server_is_flagged_nowhere() {
-    server(&[], &[], &[], 0);
+    server_known(&known_breaks::RIGHT_SERVER);
 }
 
 /// The course's own server: auth, send and inbox exact, no list or logout,
@@ -144,7 +157,7 @@ fn the_course_original_is_graded_on_what_it_has() {
 
 #[test]
 fn a_logout_that_answers_a_bare_ok_fails_logout_1_only() {
-    server(&["logout-bare-ok"], &[("LOGOUT-1", "FAILED")], &[], 1);
+    server_known(&known_breaks::LOGOUT_BARE_OK);
 }
 
 #[test]
@@ -191,7 +204,7 @@ fn english_error_texts_are_charged_to_the_rules_of_those_texts_only() {
 
 #[test]
 fn a_stripped_message_text_is_charged_to_the_text_rules_only() {
-    server(&["strip-text"], &[("SEND-4", "FAILED"), ("SEND-6", "FAILED")], &[], 1);
+    server_known(&known_breaks::STRIP_TEXT);
 }
 
 #[test]
@@ -211,7 +224,7 @@ fn an_inbox_that_is_not_drained_blocks_what_depends_on_draining() {
 
 #[test]
 fn user_names_matched_in_any_case_are_named() {
-    server(&["case-insensitive-users"], &[("AUTH-5", "FAILED"), ("SEND-7", "FAILED")], &[], 0);
+    server_known(&known_breaks::CASE_INSENSITIVE_USERS);
 }
 
 #[test]
@@ -239,18 +252,17 @@ fn a_client_without_a_prompt_fails_cli_1_and_blocks_the_rest() {
 
 #[test]
 fn a_client_without_the_trailing_space_is_non_strict_where_the_login_line_is_checked() {
-    client(&["no-trailing-space"], &[("CLI-2", "NON-STRICT"), ("CLI-13", "NON-STRICT")], &[], 0);
+    client_known(&known_breaks::CLIENT_NO_TRAILING_SPACE);
 }
 
 #[test]
 fn a_client_that_prints_python_reprs_fails_the_printing_rules() {
-    let flagged = [("CLI-8", "FAILED"), ("CLI-9", "FAILED"), ("CLI-10", "FAILED")];
-    client(&["repr"], &flagged, &[], 1);
+    client_known(&known_breaks::CLIENT_REPR);
 }
 
 #[test]
 fn a_right_client_is_flagged_nowhere() {
-    client(&[], &[], &[], 0);
+    client_known(&known_breaks::RIGHT_CLIENT);
     client(&["quiet"], &[], &[], 0);
 }
 

@@ -391,7 +391,9 @@ pub async fn wait_until_listening(
         if now >= deadline {
             return Err(StartError::NotListening(limit));
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        // A refused connect costs microseconds: look often, so that a case
+        // starts as soon as its server listens.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -219,6 +219,9 @@ fn part_line(kind: Kind, graded: &[Graded<'_>], seconds: f64) -> PartLine {
     }
 }
 
+/// The failing rules a terminal line names; the reports name them all.
+const FAILS_SHOWN: usize = 8;
+
 /// One line per submission part, for the terminal:
 /// `budi      server  DOES NOT CONFORM  MUST 13/15  SHOULD 50/57  lacks: list  fails: AUTH-1, SEND-2`.
 pub(crate) fn terminal_lines(matrix: &Matrix) -> Vec<String> {
@@ -240,7 +243,11 @@ pub(crate) fn terminal_lines(matrix: &Matrix) -> Vec<String> {
                     line.push_str(&format!("  lacks: {}", part.not_implemented.join(", ")));
                 }
                 if !part.failing.is_empty() {
-                    line.push_str(&format!("  fails: {}", part.failing.join(", ")));
+                    let shown = part.failing.len().min(FAILS_SHOWN);
+                    line.push_str(&format!("  fails: {}", part.failing[..shown].join(", ")));
+                    if part.failing.len() > shown {
+                        line.push_str(&format!(" and {} more", part.failing.len() - shown));
+                    }
                 }
             }
             line.push_str(&format!("  ({:.1} s)", part.seconds));

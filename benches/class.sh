@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# How long grading takes, wall clock, with the Python fixtures as the
+# students (tests/fixtures/chat_server.py and chat_client.py):
+#
+#   1. one server submission: `conform server --spawn` (a process per case);
+#   2. a class of 11 submissions, each a server and a client;
+#   3. the same class grown to 40 (students repeated under other names).
+#
+# Each figure is the median of RUNS runs (3). The machine's load is
+# printed first: the figures mean little on a busy machine.
+#
+#   benches/class.sh                  # all three
+#   RUNS=1 SIZES="11" benches/class.sh
+#   JOBS=8 benches/class.sh           # --jobs (default: two per processor)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+SIZES=${SIZES:-"11 40"}
+JOBS_ARG=()
+if [ -n "${JOBS:-}" ]; then JOBS_ARG=(--jobs "$JOBS"); fi
+
+cargo build --release --quiet
+BIN=$PWD/target/release/progjar-chat
+SERVER=$PWD/tests/fixtures/chat_server.py
+CLIENT=$PWD/tests/fixtures/chat_client.py
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+echo "processors: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The median wall time of RUNS runs of the command, in seconds.
+median() {
+    local times=()
+    for _ in $(seq "$RUNS"); do
+        local start end
+        start=$(date +%s.%N)
+        "$@" >/dev/null 2>&1 || true
+        end=$(date +%s.%N)
+        times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]}'
+}
+
+t=$(median "$BIN" conform server "${JOBS_ARG[@]}" --spawn "python3 $SERVER --port {port}")
+echo "one Python server submission (72 cases, a process each): ${t} s"
+
+# Eleven students: the right fixtures and ten with planted bugs.
+SERVER_BREAKS=(none logout-bare-ok strip-text case-insensitive-users english-errors no-list
+    no-logout logout-echo-token inbox-not-drained chunk-decode original)
+CLIENT_BREAKS=(none repr no-trailing-space quiet none no-auth-check repr none quiet
+    no-trailing-space none)
+
+class() {
+    local size=$1 manifest=$WORK/class-$1.toml
+    : >"$manifest"
+    for i in $(seq 0 $((size - 1))); do
+        local s=${SERVER_BREAKS[$((i % 11))]} c=${CLIENT_BREAKS[$((i % 11))]}
+        local sb="" cb=""
+        [ "$s" != none ] && sb=" --break $s"
+        [ "$c" != none ] && cb=" --break $c"
+        mkdir -p "$WORK/s$i"
+        cat >>"$manifest" <<TOML
+[[submission]]
+name = "student-$i"
+dir = "s$i"
+server = "python3 $SERVER --port {port}$sb"
+client = "python3 $CLIENT --port {port}$cb"
+
+TOML
+    done
+    echo "$manifest"
+}
+
+for size in $SIZES; do
+    manifest=$(class "$size")
+    t=$(median "$BIN" conform class "$manifest" "${JOBS_ARG[@]}")
+    echo "a class of $size (each a Python server and client: $((size * 93)) cases): ${t} s"
+done
