@@ -210,3 +210,73 @@ pub(crate) fn page(
         })
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::super::manifest::Submission;
+    use super::super::matrix;
+    use super::super::run::PartRun;
+    use super::*;
+    use crate::conform::grade::Policy;
+    use crate::conform::select::Expectations;
+    use crate::spec::Kind;
+
+    #[test]
+    fn every_cell_and_name_opens_a_panel_that_is_in_the_page() {
+        let doc = "**A-1** (MUST; x) y.\n\n```example A-1.1 MUST\nC1> auth messi surabaya \\r\\n\nC1< {\"status\": \"OK\"}\n```\n\n**B-1** (SHOULD; x) z.\n\n```example B-1.1 SHOULD\nC1> list x \\r\\n\nC1< {\"status\": \"OK\"}\n```\n";
+        let spec = crate::spec::parse(doc).unwrap();
+        let student = |name: &str, verdict: Verdict| SubmissionRun {
+            submission: Submission {
+                name: name.into(),
+                dir: PathBuf::from("."),
+                server: Some("./server {port}".into()),
+                client: None,
+                users: None,
+                expect: None,
+                timeout: Duration::from_secs(2),
+            },
+            expectations: Expectations::default(),
+            broken: None,
+            parts: vec![PartRun {
+                kind: Kind::Server,
+                command: "./server {port}".into(),
+                outcome: PartOutcome::Ran(
+                    spec.examples
+                        .iter()
+                        .map(|e| CaseResult::not_run(e, verdict, "(test)", "<b>why</b>".into()))
+                        .collect(),
+                ),
+                took: Duration::from_secs(1),
+            }],
+        };
+        let class = [student("ana", Verdict::Ok), student("budi", Verdict::Failed)];
+        let policy = Policy::default();
+        let matrix = matrix::matrix(&spec, &class, policy);
+        let ctx = Context {
+            spec: &spec,
+            spec_name: "spec.md",
+            policy,
+            timeout_default: None,
+            jobs: 1,
+            exit_code: matrix.exit_code(),
+        };
+        let html = page(&ctx, &class, &matrix).unwrap();
+        assert_eq!(html.matches("<td class=\"cell").count(), 4);
+        let panels: Vec<&str> = html
+            .split("data-panel=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(panels.len(), 6, "two names and four cells");
+        for panel in panels {
+            assert!(html.contains(&format!("id=\"{panel}\"")), "no panel {panel}");
+        }
+        assert!(html
+            .contains("<td class=\"cell v-FAILED l-MUST\" data-rule=\"A-1\" data-panel=\"d-1-0\""));
+        // Text from the run is escaped, not pasted.
+        assert!(html.contains("&lt;b&gt;why&lt;/b&gt;") && !html.contains("<b>why</b>"));
+    }
+}
