@@ -130,9 +130,7 @@ fn row(run: &SubmissionRun, columns: &[Column], policy: Policy) -> Row {
     let mut cells = vec![Cell::Absent; columns.len()];
     let mut parts = Vec::new();
     if let Some(why) = &run.broken {
-        for cell in &mut cells {
-            *cell = Cell::Untestable;
-        }
+        cells.fill(Cell::Untestable);
         return Row {
             name: run.submission.name.clone(),
             parts: vec![untestable_line(Kind::Server, why, 0.0)],

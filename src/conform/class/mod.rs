@@ -100,6 +100,9 @@ pub(crate) struct ClassArgs {
     spec: Option<PathBuf>,
 }
 
+/// A report's text, made only when it is asked for.
+type Render<'a> = dyn Fn() -> Result<String, String> + 'a;
+
 /// Runs `progjar-chat conform class`.
 pub(crate) fn main(args: ClassArgs) -> ExitCode {
     let flags = Defaults {
@@ -204,7 +207,7 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
         jobs: shared.slots.count(),
         exit_code: code,
     };
-    let writes: [(&Option<PathBuf>, &dyn Fn() -> Result<String, String>); 5] = [
+    let writes: [(&Option<PathBuf>, &Render<'_>); 5] = [
         (&args.json, &|| Ok(reports::json(&context, &graded, &matrix))),
         (&args.csv, &|| Ok(tables::csv(&matrix))),
         (&args.markdown, &|| Ok(tables::markdown(&matrix))),
