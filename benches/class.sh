@@ -24,26 +24,29 @@ cargo build --release --quiet
 BIN=$PWD/target/release/progjar-chat
 SERVER=$PWD/tests/fixtures/chat_server.py
 CLIENT=$PWD/tests/fixtures/chat_client.py
+# The interpreter itself, not a wrapper script in front of it (a version
+# manager's shim costs more than the case it starts).
+PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 echo "processors: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# The median wall time of RUNS runs of the command, in seconds.
+# The median wall time of RUNS runs of the command, and the processor
+# time (user + system, the students' processes included) of that run, in
+# seconds: "WALL CPU".
 median() {
-    local times=()
+    local results=()
     for _ in $(seq "$RUNS"); do
-        local start end
-        start=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || true
-        end=$(date +%s.%N)
-        times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')")
+        local TIMEFORMAT='%R %U %S'
+        results+=("$({ time "$@" >/dev/null 2>&1; } 2>&1 | tail -1)")
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]}'
+    printf '%s\n' "${results[@]}" | sort -n |
+        awk '{w[NR]=$1; c[NR]=$2+$3} END {m=int((NR+1)/2); printf "%.1f s wall, %.1f s of processor time", w[m], c[m]}'
 }
 
-t=$(median "$BIN" conform server "${JOBS_ARG[@]}" --spawn "python3 $SERVER --port {port}")
-echo "one Python server submission (72 cases, a process each): ${t} s"
+t=$(median "$BIN" conform server "${JOBS_ARG[@]}" --spawn "$PYTHON $SERVER --port {port}")
+echo "one Python server submission (72 cases, a process each): $t"
 
 # Eleven students: the right fixtures and ten with planted bugs.
 SERVER_BREAKS=(none logout-bare-ok strip-text case-insensitive-users english-errors no-list
@@ -64,8 +67,8 @@ class() {
 [[submission]]
 name = "student-$i"
 dir = "s$i"
-server = "python3 $SERVER --port {port}$sb"
-client = "python3 $CLIENT --port {port}$cb"
+server = "$PYTHON $SERVER --port {port}$sb"
+client = "$PYTHON $CLIENT --port {port}$cb"
 
 TOML
     done
@@ -75,5 +78,5 @@ TOML
 for size in $SIZES; do
     manifest=$(class "$size")
     t=$(median "$BIN" conform class "$manifest" "${JOBS_ARG[@]}")
-    echo "a class of $size (each a Python server and client: $((size * 93)) cases): ${t} s"
+    echo "a class of $size (each a Python server and client: $((size * 93)) cases): $t"
 done
