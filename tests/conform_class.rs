@@ -378,8 +378,11 @@ fn a_manifest_with_a_mistake_stops_at_once_with_its_line() {
     let dir = temp_path("-bad");
     std::fs::create_dir_all(dir.join("ana")).unwrap();
     let manifest = dir.join("class.toml");
-    std::fs::write(&manifest, "server = \"x {port}\"\n\n[[submission]]\ndir = \"ana\"\nsevrer = \"y\"\n")
-        .unwrap();
+    std::fs::write(
+        &manifest,
+        "server = \"x {port}\"\n\n[[submission]]\ndir = \"ana\"\nsevrer = \"y\"\n",
+    )
+    .unwrap();
     let path = manifest.display().to_string();
     let run = conform_within(&["class", &path], Duration::from_secs(30));
     assert_eq!(run.code, 2, "{}", run.show());

@@ -30,8 +30,9 @@ impl Slots {
         Self { semaphore: Arc::new(Semaphore::new(count)), count }
     }
 
-    /// The default for this machine: two per processor, since a case
-    /// spends most of its time waiting for the program under test.
+    /// The default of a class: one per processor. More would start more
+    /// programs at once than the processors can start in time, and a slow
+    /// start must not become a verdict.
     pub fn for_this_machine() -> Self {
         Self::new(default_jobs())
     }
@@ -52,9 +53,9 @@ impl Default for Slots {
     }
 }
 
-/// `--jobs` when not given: twice the processors, at least two.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get() * 2).max(2)
+/// `conform class --jobs` when not given: the processors.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Runs `case(i)` for every example within `slots`, all at once or (when
