@@ -208,7 +208,7 @@ fn tag(g: &Graded<'_>) -> Tag {
 }
 
 /// One `<testsuite>` named `suite`: a testcase per graded case, and one
-/// `<error>` testcase per `(name, message)` in `errors` (a program that
+/// `<error>` testcase per `(name, message)` in `errors_extra` (a program that
 /// could not be tested at all).
 pub fn junit_testsuite(
     graded: &[Graded<'_>],

@@ -9,8 +9,9 @@
 //! | [`reports`] | pure: `--json` and `--junit` (one testsuite per submission) |
 //! | [`html`] | pure: `--html`, one self-contained page from a template |
 //!
-//! Every submission runs at once with the others; `--jobs` bounds the
-//! cases running at any moment across the whole class.
+//! Submissions run at once with each other (as many as `--jobs`), and so
+//! do their cases; `--jobs` bounds the cases running at any moment across
+//! the whole class.
 
 mod html;
 mod manifest;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::StreamExt;
 
 use self::manifest::{Defaults, Submission};
 use self::run::{grade_submission, Shared, SubmissionRun};
@@ -162,8 +163,12 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
     let _groups = process::GroupsGuard;
     let total = class.len();
     let graded: Option<Vec<SubmissionRun>> = runtime.block_on(async {
-        let mut running: FuturesUnordered<_> =
-            class.iter().cloned().map(|s: Submission| grade_submission(s, &shared)).collect();
+        // As many submissions at once as cases, each with its budget
+        // from its own start: a submission never waits out its budget
+        // behind the others.
+        let mut running = futures_util::stream::iter(class.iter().cloned())
+            .map(|s: Submission| grade_submission(s, &shared))
+            .buffer_unordered(shared.slots.count());
         let mut graded = Vec::with_capacity(total);
         loop {
             tokio::select! {

@@ -124,10 +124,8 @@ fn examples(spec: &Spec, kind: Kind, users: &UserMap) -> (Vec<Example>, Vec<Case
 
 async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Shared) -> PartRun {
     let started = Instant::now();
-    let _turn = match command.contains("{port}") {
-        true => None,
-        false => Some(shared.fixed_port.lock().await),
-    };
+    let _turn =
+        if command.contains("{port}") { None } else { Some(shared.fixed_port.lock().await) };
     let (mapped, mut results) = examples(&shared.spec, kind, &options.users);
     let selected: Vec<&Example> = mapped.iter().collect();
     let mut done: Vec<CaseResult> = Vec::new();
