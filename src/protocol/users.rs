@@ -427,6 +427,37 @@ mod file_tests {
         }
     }
 
+    /// A misspelt key is an error, not a silently ignored field: an entry
+    /// with `"pasword_hash"` beside its `password` would otherwise load
+    /// with the plain password the author meant to replace.
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let misspelt =
+            r#"{"users": [{"username": "a", "name": "A", "password": "x", "pasword_hash": "y"}]}"#;
+        let extra = r#"{"users": [{"username": "a", "name": "A", "password": "x"}], "admins": []}"#;
+        for text in [misspelt, extra] {
+            match load(text) {
+                Err(UsersFileError::Parse { source, .. }) => {
+                    assert!(source.to_string().contains("unknown field"), "{text}: {source}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    /// An empty username can never log in (`auth  x` has no username
+    /// field), so a file that holds one is refused.
+    #[test]
+    fn an_empty_username_is_an_error() {
+        let text = r#"{"users": [{"username": "", "name": "Nobody", "password": "x"}]}"#;
+        match load(text) {
+            Err(UsersFileError::Invalid { problem, .. }) => {
+                assert_eq!(problem, DirectoryError::BadUsername(String::new()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn debug_never_shows_a_password() {
         let users = UserDirectory::builtin();
