@@ -188,8 +188,9 @@ impl Chat {
     }
 
     /// Opens a session for a user whose password was already checked (by
-    /// [`super::step::prepare`]). Always opens one: a user already at the session limit loses their
-    /// least recently used session first, whose token then names no session.
+    /// [`super::step::prepare`]). Always opens one: a user already at the
+    /// session limit loses their least recently used session first, whose
+    /// token then names no session.
     fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
         let mut token = tokens.new_token();
         while self.sessions.contains_key(&token) {

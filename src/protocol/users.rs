@@ -388,8 +388,13 @@ mod tests {
 mod file_tests {
     use super::*;
 
+    /// Loads `text` from a file of its own: the tests run in parallel, so
+    /// each call gets a name no other call uses.
     fn load(text: &str) -> Result<UserDirectory, UsersFileError> {
-        let path = std::env::temp_dir().join(format!("users-{}.json", std::process::id()));
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("users-{}-{call}.json", std::process::id());
+        let path = std::env::temp_dir().join(name);
         std::fs::write(&path, text).unwrap();
         let result = UserDirectory::load(&path);
         let _ = std::fs::remove_file(&path);
