@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::exit::{fail, EXIT_FAILURE, EXIT_USAGE};
 use crate::protocol::frame::DEFAULT_MAX_LINE;
 use crate::protocol::limits::{
     Limits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES,
@@ -16,9 +17,6 @@ use crate::protocol::limits::{
 use crate::protocol::users::UserDirectory;
 use crate::server;
 use crate::shared::SharedChat;
-
-/// Exit code for bad arguments or configuration (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -135,12 +133,6 @@ fn init_logging() {
         .init();
 }
 
-/// Prints `progjar-chat: error: …` on stderr and gives the exit code.
-pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("progjar-chat: error: {message}");
-    ExitCode::from(code)
-}
-
 fn run_server(args: ServerArgs) -> ExitCode {
     let users = match &args.users {
         Some(path) => match UserDirectory::load(path) {
@@ -151,7 +143,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
     };
     let runtime = match server::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(1, format!("cannot start the runtime: {error}")),
+        Err(error) => return fail(EXIT_FAILURE, format!("cannot start the runtime: {error}")),
     };
     runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -162,7 +154,9 @@ fn run_server(args: ServerArgs) -> ExitCode {
         };
         let shutdown = match shutdown_signal() {
             Ok(shutdown) => shutdown,
-            Err(error) => return fail(1, format!("cannot install signal handlers: {error}")),
+            Err(error) => {
+                return fail(EXIT_FAILURE, format!("cannot install signal handlers: {error}"))
+            }
         };
         let bound = listener.local_addr().map_or(args.listen, |addr| addr);
         if !bound.ip().is_loopback() {
@@ -196,7 +190,7 @@ fn hash_password() -> ExitCode {
     }
     let mut line = String::new();
     if let Err(error) = std::io::stdin().lock().read_line(&mut line) {
-        return fail(1, format!("cannot read the password: {error}"));
+        return fail(EXIT_FAILURE, format!("cannot read the password: {error}"));
     }
     let password = line.trim_end_matches(['\r', '\n']);
     if password.is_empty() || password.chars().any(crate::protocol::pystr::is_space) {
@@ -207,7 +201,7 @@ fn hash_password() -> ExitCode {
             println!("{hash}");
             ExitCode::SUCCESS
         }
-        Err(error) => fail(1, error),
+        Err(error) => fail(EXIT_FAILURE, error),
     }
 }
 
@@ -235,5 +229,32 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// spec/PROTOCOL.md: the server listens on 127.0.0.1:8889 unless told
+    /// otherwise, and the client connects there. Checked on the parsed
+    /// command line, so that no test has to take the real port.
+    #[test]
+    fn server_and_client_default_to_the_specs_address() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("valid arguments").command;
+        match parse(&["progjar-chat", "server"]) {
+            Command::Server(args) => {
+                assert_eq!(args.listen, SocketAddr::from(([127, 0, 0, 1], 8889)))
+            }
+            other => panic!("not the server: {other:?}"),
+        }
+        match parse(&["progjar-chat", "client"]) {
+            Command::Client(args) => assert_eq!(args.connect, "127.0.0.1:8889"),
+            other => panic!("not the client: {other:?}"),
+        }
+        match parse(&["progjar-chat", "server", "--listen", "127.0.0.1:0"]) {
+            Command::Server(args) => assert_eq!(args.listen, SocketAddr::from(([127, 0, 0, 1], 0))),
+            other => panic!("not the server: {other:?}"),
+        }
     }
 }

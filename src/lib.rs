@@ -15,6 +15,7 @@
 //! | [`bench`] | the load generator: `progjar-chat bench` |
 //! | [`cli`] | the `progjar-chat` command line |
 //! | [`duration`] | the one parser of durations for every flag |
+//! | [`exit`] | exit codes and the one failure line on stderr |
 //!
 //! The protocol itself is specified in `spec/PROTOCOL.md`; every rule there
 //! cites the assignment or the original implementation it comes from.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod client;
 pub mod conform;
 pub mod duration;
+pub mod exit;
 pub mod protocol;
 pub mod server;
 pub mod shared;

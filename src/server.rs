@@ -239,16 +239,8 @@ fn answer(
     peer: SocketAddr,
     max_output: usize,
 ) -> ControlFlow<()> {
-    match request {
-        Ok(line) => {
-            let handled = batch.handle_line(line, &mut RandomTokens, output);
-            debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
-        }
-        Err(error) => {
-            ErrorReply::LineTooLong.encode(output);
-            debug!(%peer, %error, "request");
-        }
-    }
+    let handled = batch.answer(request, &mut RandomTokens, output);
+    debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
     if may_handle_more(output.len(), max_output) {
         ControlFlow::Continue(())
     } else {

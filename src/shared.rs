@@ -4,6 +4,13 @@
 //! a short in-memory update that never awaits, which is exactly the case in
 //! which tokio's documentation recommends the blocking mutex.
 //!
+//! Every request takes one path, [`Batch::answer`]: the line is parsed and
+//! prepared without the state ([`crate::protocol::step::prepare`]), then
+//! applied to it ([`Chat::apply`]) and encoded. The server and every check
+//! of it (the `session` fuzz target, the exhaustive check, the state
+//! machines, the split-request tests) call it, so what is checked is what
+//! the server runs.
+//!
 //! A server handles the requests of one read as a [`Batch`]: the lock is
 //! taken once for all of them instead of once per request, which matters
 //! when a client pipelines (16 requests per read means 16 times fewer
@@ -13,10 +20,12 @@
 //! before an `auth` password is checked (argon2 takes milliseconds), the
 //! lock is released.
 
-use crate::protocol::chat::{login_error_reply, request_error_reply, Chat};
+use crate::protocol::chat::Chat;
+use crate::protocol::frame::FrameError;
 use crate::protocol::limits::{Limits, DEFAULT_MAX_PENDING_OUTPUT};
-use crate::protocol::reply::Reply;
+use crate::protocol::reply::{ErrorReply, Reply};
 use crate::protocol::request::{parse_request_bytes, Request};
+use crate::protocol::step::{prepare, Prepared};
 use crate::protocol::token::TokenSource;
 use crate::protocol::users::UserDirectory;
 use crate::sync::{lock, Mutex, MutexGuard};
@@ -117,20 +126,14 @@ impl Batch<'_> {
         tokens: &mut impl TokenSource,
         out: &mut Vec<u8>,
     ) -> Handled {
-        let (command, reply) = match parse_request_bytes(line) {
+        let parsed = parse_request_bytes(line);
+        if matches!(parsed, Ok(Request::Auth { .. })) {
             // The password is checked without the lock: with a hashed
             // password the check takes milliseconds.
-            Ok(Request::Auth { username, password }) => {
-                self.guard = None;
-                let reply = match self.shared.users.check_login(username, password) {
-                    Ok(user) => self.chat().open_session(user, tokens),
-                    Err(error) => Reply::Error(login_error_reply(error)),
-                };
-                ("auth", reply)
-            }
-            Ok(request) => (request.command(), self.chat().handle(request, tokens)),
-            Err(error) => ("-", Reply::Error(request_error_reply(error))),
-        };
+            self.guard = None;
+        }
+        let Prepared { command, step } = prepare(parsed, &self.shared.users);
+        let reply = self.chat().apply(step, tokens);
         let large = match &reply {
             Reply::Inbox(inbox) => inbox.mail.len() > ENCODE_UNDER_LOCK,
             Reply::List(online) => online.online.len() > ENCODE_UNDER_LOCK,
@@ -145,6 +148,27 @@ impl Batch<'_> {
             chat.recycle(inbox);
         }
         Handled { command, outcome }
+    }
+
+    /// Answers one request as a
+    /// [`Connection`](crate::protocol::connection::Connection) hands it out: a line is
+    /// handled as [`Batch::handle_line`] does, and a line over the limit
+    /// gets its one error reply. This is what a server does with each
+    /// request of a connection, and what the checks of the server drive.
+    pub fn answer(
+        &mut self,
+        request: Result<&[u8], FrameError>,
+        tokens: &mut impl TokenSource,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        match request {
+            Ok(line) => self.handle_line(line, tokens, out),
+            Err(FrameError::LineTooLong { .. }) => {
+                let error = ErrorReply::LineTooLong;
+                error.encode(out);
+                Handled { command: "-", outcome: error.message() }
+            }
+        }
     }
 
     /// The state, locked (once per batch, or again after a release).

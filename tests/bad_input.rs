@@ -25,7 +25,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use support::{error_reply, find, token_from_auth_reply, InProcessServer, TERMINATOR};
+use progjar_chat::protocol::frame::{find_reply_end, REPLY_TERMINATOR as TERMINATOR};
+use support::{error_reply, find, token_from_auth_reply, InProcessServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -84,8 +85,8 @@ impl Conn {
     /// Exactly one reply, terminator included; later bytes are kept.
     async fn reply(&mut self) -> String {
         loop {
-            if let Some(at) = find(&self.pending, TERMINATOR) {
-                let rest = self.pending.split_off(at + TERMINATOR.len());
+            if let Some(end) = find_reply_end(&self.pending, 0, 0) {
+                let rest = self.pending.split_off(end);
                 let reply = std::mem::replace(&mut self.pending, rest);
                 return String::from_utf8(reply).expect("replies are ASCII");
             }

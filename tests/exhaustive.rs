@@ -3,7 +3,7 @@
 //! right and wrong passwords, an unknown user and recipient, live, dead,
 //! never-issued and mangled tokens, malformed, non-UTF-8 and over-long lines,
 //! and a request split across two writes on a second connection), is run on
-//! the core (`Connection` + `Chat::handle_line`) and on the reference model
+//! the core as the server runs it (`Connection` + `Batch::answer`) and on the reference model
 //! (`tests/model`), and every reply must be the model's, byte for byte.
 //!
 //! Pruning. The search is breadth-first and visits each distinct model state
@@ -21,14 +21,12 @@
 mod model;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use model::{py_dumps, reply_bytes, sequential_token, ModelServer};
-use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
-use progjar_chat::protocol::reply::ErrorReply;
 use progjar_chat::protocol::token::SequentialTokens;
 use progjar_chat::protocol::users::UserDirectory;
+use progjar_chat::shared::SharedChat;
 
 /// How many steps every sequence has (at least). `PROGJAR_EXHAUSTIVE_DEPTH`
 /// raises it for long runs.
@@ -121,9 +119,9 @@ fn render(act: Act, state: &ModelServer) -> (usize, Vec<u8>) {
 }
 
 /// The system under test: the core as the server wires it, one
-/// `Connection` per connection and one `Chat`.
+/// `Connection` per connection and one `SharedChat`, each read one batch.
 struct Core {
-    chat: Chat,
+    chat: SharedChat,
     conns: Vec<Connection>,
     tokens: SequentialTokens,
 }
@@ -131,7 +129,7 @@ struct Core {
 impl Core {
     fn new() -> Self {
         Self {
-            chat: Chat::new(Arc::new(UserDirectory::builtin())),
+            chat: SharedChat::new(UserDirectory::builtin()),
             conns: (0..CONNECTIONS).map(|_| Connection::new(MAX_LINE)).collect(),
             tokens: SequentialTokens::default(),
         }
@@ -140,10 +138,11 @@ impl Core {
     fn write(&mut self, conn: usize, bytes: &[u8]) -> Vec<u8> {
         let Self { chat, conns, tokens } = self;
         let mut out = Vec::new();
-        conns[conn].handle_bytes(bytes, |request| match request {
-            Ok(line) => chat.answer_line(line, tokens, &mut out),
-            Err(_) => ErrorReply::LineTooLong.encode(&mut out),
+        let mut batch = chat.batch();
+        conns[conn].handle_bytes(bytes, |request| {
+            batch.answer(request, tokens, &mut out);
         });
+        drop(batch);
         out
     }
 }
@@ -212,7 +211,7 @@ fn every_sequence_up_to_the_depth_agrees_with_the_model() {
         for (path, state) in &frontier {
             let (mut core, mut model) = replay(path);
             assert_eq!(&model, state);
-            let counts = (core.chat.session_count(), core.chat.pending_count());
+            let counts = core.chat.with(|chat| (chat.session_count(), chat.pending_count()));
             assert_eq!(counts, (state.chat.sessions.len(), state.chat.pending()), "after {path:?}");
             let mut fresh = true;
             for &act in &acts {

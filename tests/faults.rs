@@ -349,3 +349,26 @@ fn sigterm_under_load_answers_what_is_in_flight_and_exits_0() {
     );
     assert!(answered > 0);
 }
+
+/// Ctrl-C (SIGINT) stops the server as SIGTERM does: a request that
+/// reached it is answered, the open connection is closed, and it exits 0
+/// within 5 s, saying so on stderr (a server that ignored SIGINT would
+/// still be running).
+#[test]
+fn sigint_stops_the_server_like_sigterm() {
+    let mut server = ServerProcess::start(&[], &[("RUST_LOG", "info")]);
+    let mut c = server.connect();
+    let token = c.login("messi", "surabaya");
+    c.send(format!("send {token} messi hi\r\n").as_bytes());
+    assert_eq!(c.reply(), MESSAGE_SENT);
+    let signalled = Instant::now();
+    server.signal("INT");
+    let status =
+        server.wait_at_most(Duration::from_secs(5)).expect("the server exits after SIGINT");
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert!(c.read_to_end().is_empty(), "the connection is closed with nothing more");
+    let (_, stderr) = server.outputs();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("all connections closed"), "{stderr}");
+}

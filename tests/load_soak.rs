@@ -29,9 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use progjar_chat::protocol::frame::{find_reply_end, REPLY_TERMINATOR as TERMINATOR};
 use progjar_chat::protocol::users::{Password, User, UserDirectory};
 use progjar_chat::server::Config;
-use support::{find, token_from_auth_reply, InProcessServer, TERMINATOR};
+use support::{token_from_auth_reply, InProcessServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -81,8 +82,8 @@ impl Conn {
 
     async fn reply(&mut self) -> Vec<u8> {
         loop {
-            if let Some(at) = find(&self.pending, TERMINATOR) {
-                let rest = self.pending.split_off(at + TERMINATOR.len());
+            if let Some(end) = find_reply_end(&self.pending, 0, 0) {
+                let rest = self.pending.split_off(end);
                 return std::mem::replace(&mut self.pending, rest);
             }
             let n = tokio::time::timeout(REPLY_TIMEOUT, self.stream.read(&mut self.buf))

@@ -19,16 +19,17 @@ mod support;
 
 use std::time::Duration;
 
-use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
-use progjar_chat::protocol::reply::ErrorReply;
+use progjar_chat::protocol::frame::FrameError;
+use progjar_chat::protocol::frame::REPLY_TERMINATOR as TERMINATOR;
 use progjar_chat::protocol::token::{SequentialTokens, TokenSource};
 use progjar_chat::protocol::users::UserDirectory;
 use progjar_chat::server::Config;
+use progjar_chat::shared::SharedChat;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use support::{find, normalize_tokens, InProcessServer, TERMINATOR};
+use support::{find, normalize_tokens, InProcessServer};
 
 /// A small line limit, so over-long lines and lines right at the limit
 /// come up often (tokens are 36 bytes; a `send` is about 50).
@@ -171,9 +172,9 @@ fn render(
     lines
 }
 
-/// The core with deterministic tokens.
+/// The core as the server runs it, with deterministic tokens.
 struct Model {
-    chat: Chat,
+    chat: SharedChat,
     tokens: SequentialTokens,
     conn: Connection,
 }
@@ -181,7 +182,7 @@ struct Model {
 impl Model {
     fn new() -> Self {
         Self {
-            chat: Chat::new(std::sync::Arc::new(UserDirectory::builtin())),
+            chat: SharedChat::new(UserDirectory::builtin()),
             tokens: SequentialTokens::default(),
             conn: Connection::new(MAX_LINE),
         }
@@ -190,20 +191,21 @@ impl Model {
     /// Feeds one read's bytes through framing, appending the replies.
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         let Self { chat, tokens, conn } = self;
-        conn.handle_bytes(bytes, |request| match request {
-            Ok(line) => chat.answer_line(line, tokens, out),
-            Err(_) => ErrorReply::LineTooLong.encode(out),
+        let mut batch = chat.batch();
+        conn.handle_bytes(bytes, |request| {
+            batch.answer(request, tokens, out);
         });
     }
 
     /// The oracle: each line handled on its own, no framing involved; a
     /// line over the limit gets the over-long error.
     fn answer_line(&mut self, line: &[u8], out: &mut Vec<u8>) {
-        if line.len() > MAX_LINE {
-            ErrorReply::LineTooLong.encode(out);
+        let request = if line.len() > MAX_LINE {
+            Err(FrameError::LineTooLong { limit: MAX_LINE })
         } else {
-            self.chat.answer_line(line, &mut self.tokens, out);
-        }
+            Ok(line)
+        };
+        self.chat.batch().answer(request, &mut self.tokens, out);
     }
 }
 
@@ -277,8 +279,8 @@ proptest! {
         );
         prop_assert_eq!(whole_model.conn.buffered(), 0);
         prop_assert_eq!(split_model.conn.buffered(), 0);
-        prop_assert_eq!(split_model.chat.session_count(), oracle.chat.session_count());
-        prop_assert_eq!(split_model.chat.pending_count(), oracle.chat.pending_count());
+        let counts = |model: &Model| model.chat.with(|chat| (chat.session_count(), chat.pending_count()));
+        prop_assert_eq!(counts(&split_model), counts(&oracle));
     }
 }
 

@@ -25,8 +25,14 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// How long any one read may wait for the server.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read may wait for a reply the model says is owed. The server
+/// answers a local request in microseconds; a reply that has not come in
+/// 2 s is missing (and a failing case is run again at every shrinking step,
+/// so a longer wait multiplies: see `machine::config`).
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the server may take to stop once its connections are closed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -104,7 +110,7 @@ impl Transport for Tcp {
         }
         if let Some(server) = self.server.take() {
             runtime()
-                .block_on(async { tokio::time::timeout(TIMEOUT, server).await })
+                .block_on(async { tokio::time::timeout(STOP_TIMEOUT, server).await })
                 .expect("the server stops once its connections are closed")
                 .expect("the server task does not panic");
         }

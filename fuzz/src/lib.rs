@@ -5,16 +5,13 @@
 //! Every function panics (which libFuzzer reports as a crash) when its
 //! property does not hold.
 
-use std::sync::Arc;
-
-use progjar_chat::protocol::chat::Chat;
 use progjar_chat::protocol::connection::Connection;
 use progjar_chat::protocol::frame::{self, Frame, FrameError, DEFAULT_MAX_LINE};
 use progjar_chat::protocol::json;
-use progjar_chat::protocol::reply::ErrorReply;
 use progjar_chat::protocol::request::{parse_request_bytes, Request, RequestError};
 use progjar_chat::protocol::token::SequentialTokens;
 use progjar_chat::protocol::users::UserDirectory;
+use progjar_chat::shared::SharedChat;
 use serde_json::Value;
 
 /// The reference model of the test suite, shared rather than copied.
@@ -107,7 +104,8 @@ pub fn request(data: &[u8]) {
 pub const SESSION_CONNECTIONS: usize = 3;
 
 /// `session`: a byte stream written on several connections in arbitrary
-/// pieces, through `Connection` and `Chat` as the server wires them, never
+/// pieces, through `Connection` and `SharedChat` as the server wires them
+/// (one batch per write, each request through `Batch::answer`), never
 /// panics and gets, after every write, exactly the model's replies.
 ///
 /// Input: one byte choosing the line limit, then records of one control
@@ -116,7 +114,7 @@ pub const SESSION_CONNECTIONS: usize = 3;
 pub fn session(data: &[u8]) {
     let Some((&config, mut rest)) = data.split_first() else { return };
     let max_line = [16, 64, 1024, DEFAULT_MAX_LINE][usize::from(config & 3)];
-    let mut chat = Chat::new(Arc::new(UserDirectory::builtin()));
+    let chat = SharedChat::new(UserDirectory::builtin());
     let mut tokens = SequentialTokens::default();
     let mut conns: Vec<Connection> =
         (0..SESSION_CONNECTIONS).map(|_| Connection::new(max_line)).collect();
@@ -127,10 +125,11 @@ pub fn session(data: &[u8]) {
         let (write, after) = after.split_at(len);
         rest = after;
         let mut got = Vec::new();
-        conns[conn].handle_bytes(write, |request| match request {
-            Ok(line) => chat.answer_line(line, &mut tokens, &mut got),
-            Err(_) => ErrorReply::LineTooLong.encode(&mut got),
+        let mut batch = chat.batch();
+        conns[conn].handle_bytes(write, |request| {
+            batch.answer(request, &mut tokens, &mut got);
         });
+        drop(batch);
         let want: Vec<u8> = expected
             .write(conn, write, model::sequential_token)
             .iter()
@@ -144,8 +143,8 @@ pub fn session(data: &[u8]) {
             String::from_utf8_lossy(&want),
             String::from_utf8_lossy(&got)
         );
-        assert_eq!(chat.session_count(), expected.chat.sessions.len());
-        assert_eq!(chat.pending_count(), expected.chat.pending());
+        let counts = chat.with(|chat| (chat.session_count(), chat.pending_count()));
+        assert_eq!(counts, (expected.chat.sessions.len(), expected.chat.pending()));
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::wire::{self, find_terminator};
+use super::wire;
+use crate::protocol::frame::find_reply_end;
 
 /// The least free space offered to one read.
 const READ_SPACE: usize = 16 * 1024;
@@ -57,7 +58,7 @@ impl BenchConn {
 
     async fn next_reply(&mut self, limit: Option<Duration>) -> io::Result<&[u8]> {
         loop {
-            if let Some(end) = find_terminator(&self.buf, self.start, self.searched) {
+            if let Some(end) = find_reply_end(&self.buf, self.start, self.searched) {
                 let start = self.start;
                 self.start = end;
                 self.searched = end;

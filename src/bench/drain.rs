@@ -19,6 +19,7 @@ use super::conn::BenchConn;
 use super::load::Plan;
 use super::sys::{self, RssSampler};
 use super::wire;
+use crate::protocol::frame::REPLY_TERMINATOR;
 
 /// The longest wait between two reads of the drain's reply.
 const DRAIN_READ_LIMIT: Duration = Duration::from_secs(300);
@@ -117,7 +118,7 @@ pub async fn run(plan: &Plan, messages: u64) -> Result<DrainResult, String> {
     let peak = pid.and_then(sys::memory);
 
     let reply_bytes = reply.len() as u64;
-    let body = &reply[..reply.len() - wire::TERMINATOR.len()];
+    let body = &reply[..reply.len() - REPLY_TERMINATOR.len()];
     let (status_ok, messages_in_reply) = match serde_json::from_slice::<Top>(body) {
         Ok(top) => (top.status.as_deref() == Some("OK"), top.messages),
         Err(_) => (false, None),
@@ -170,10 +171,10 @@ async fn open(plan: &Plan, user: &str) -> Result<(BenchConn, String), String> {
 pub fn line(result: &DrainResult) -> String {
     let mut line = format!(
         "{:>9} messages: drained in {:.3} s ({:.0} ns/message, {} reply bytes), filled in {:.2} s, {}",
-        super::report::thousands(result.messages as f64),
+        super::thousands::thousands(result.messages as f64),
         result.drain_seconds,
         result.ns_per_message,
-        super::report::thousands(result.reply_bytes as f64),
+        super::thousands::thousands(result.reply_bytes as f64),
         result.fill_seconds,
         if result.correct { "reply correct" } else { "REPLY WRONG" },
     );

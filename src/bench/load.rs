@@ -675,8 +675,8 @@ async fn show_progress(label: String, shared: Arc<Shared>, start: Instant, bar: 
         bar.set_message(format!(
             "{label}: {:6.1} s{phase}  {} requests  {} req/s  {} errors",
             (now - start).as_secs_f64(),
-            super::report::thousands(answered as f64),
-            super::report::thousands(rate),
+            super::thousands::thousands(answered as f64),
+            super::thousands::thousands(rate),
             shared.errors.load(Ordering::Relaxed),
         ));
     }

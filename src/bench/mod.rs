@@ -28,6 +28,7 @@
 //! | [`baseline`] | the constant-reply server |
 //! | [`conn`], [`wire`] | a client connection; reading replies loosely |
 //! | [`report`], [`sys`] | the text and JSON report; `/proc` figures |
+//! | [`thousands`] | counts as `1,234,568`, for every part of the report |
 
 pub mod baseline;
 pub mod conn;
@@ -36,6 +37,7 @@ pub mod load;
 pub mod mix;
 pub mod report;
 pub mod sys;
+pub mod thousands;
 pub mod wire;
 
 use std::io::IsTerminal;
@@ -49,7 +51,7 @@ use self::load::{Plan, RunResult, Until};
 use self::mix::{parse_mix, Mix};
 use self::report::{Params, Ratios, Report, Summary, Target};
 use self::sys::Machine;
-use crate::cli::{fail, EXIT_USAGE};
+use crate::exit::{fail, EXIT_FAILURE, EXIT_USAGE};
 
 const EXAMPLES: &str = "Examples:
   progjar-chat bench                                   # 127.0.0.1:8889, 50 connections, 10 s
@@ -182,12 +184,14 @@ pub fn main(args: BenchArgs) -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return fail(1, format!("cannot start the runtime: {error}")),
+        Err(error) => return fail(EXIT_FAILURE, format!("cannot start the runtime: {error}")),
     };
     let baseline = if args.baseline && args.inbox_drain.is_empty() {
         match Baseline::start(baseline_threads) {
             Ok(baseline) => Some(baseline),
-            Err(error) => return fail(1, format!("cannot start the baseline server: {error}")),
+            Err(error) => {
+                return fail(EXIT_FAILURE, format!("cannot start the baseline server: {error}"))
+            }
         }
     } else {
         None
@@ -339,11 +343,11 @@ pub fn main(args: BenchArgs) -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
         if let Err(error) = written {
-            return fail(1, format!("cannot write {}: {error}", path.display()));
+            return fail(EXIT_FAILURE, format!("cannot write {}: {error}", path.display()));
         }
     }
     if failed {
-        return fail(1, "no connection to the server could be opened");
+        return fail(EXIT_FAILURE, "no connection to the server could be opened");
     }
     ExitCode::SUCCESS
 }

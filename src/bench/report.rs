@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::drain::DrainResult;
 use super::load::RunResult;
 use super::sys::Machine;
+use super::thousands::thousands;
 
 /// The whole `--json` report.
 #[derive(Debug, Serialize)]
@@ -127,19 +128,6 @@ impl Ratios {
     }
 }
 
-/// `1234567.8` as `1,234,568`.
-pub fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Microseconds as milliseconds with three decimals.
 pub fn ms(us: f64) -> String {
     format!("{:.3}", us / 1000.0)
@@ -217,13 +205,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spread_and_thousands() {
+    fn spread() {
         let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
         assert_eq!(Spread::of(&[1.0, 2.0, 4.0, 8.0]).unwrap().median, 3.0);
         assert!(Spread::of(&[]).is_none());
-        assert_eq!(thousands(1234567.8), "1,234,568");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(0.0), "0");
     }
 }

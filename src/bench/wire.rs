@@ -1,25 +1,8 @@
 //! Reading replies loosely, so that any server of the protocol can be
-//! measured: a reply is whatever comes before `\r\n\r\n`; it is an error when
+//! measured: a reply is whatever comes before `\r\n\r\n` (cut by
+//! [`crate::protocol::frame::find_reply_end`]); it is an error when
 //! its `"status"` is `"ERROR"`; an `auth` reply's token is the string value
 //! of `"tokenid"`. Spacing, key order and extra keys do not matter.
-
-/// What ends every reply.
-pub const TERMINATOR: &[u8] = b"\r\n\r\n";
-
-/// The index just past the first `\r\n\r\n` of the reply that starts at
-/// `start`, looking at the bytes from `from` on (everything between `start`
-/// and `from` has been searched before).
-pub fn find_terminator(buf: &[u8], start: usize, from: usize) -> Option<usize> {
-    let mut at = from.max(start);
-    while let Some(offset) = find_byte(b'\n', &buf[at..]) {
-        let nl = at + offset;
-        if nl >= start + 3 && &buf[nl - 3..=nl] == TERMINATOR {
-            return Some(nl + 1);
-        }
-        at = nl + 1;
-    }
-    None
-}
 
 /// Whether the reply's `"status"` is `"ERROR"` (in any case).
 pub fn is_error(reply: &[u8]) -> bool {
@@ -118,21 +101,6 @@ mod tests {
         }
         assert_eq!(find_byte(b'\n', b"\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\n"), Some(8));
         assert_eq!(find_byte(0x80, b"\x81\x80"), Some(1));
-    }
-
-    #[test]
-    fn terminators_one_at_a_time() {
-        let buf = b"{\"a\": 1}\r\n\r\n{\"b\": \"x\\r\\n\"}\r\n\r\n{";
-        let first = find_terminator(buf, 0, 0).unwrap();
-        assert_eq!(&buf[..first], b"{\"a\": 1}\r\n\r\n");
-        let second = find_terminator(buf, first, first).unwrap();
-        assert_eq!(&buf[first..second], b"{\"b\": \"x\\r\\n\"}\r\n\r\n");
-        assert_eq!(find_terminator(buf, second, second), None);
-        // A terminator split across reads is found when the search resumes.
-        assert_eq!(find_terminator(b"{}\r\n\r", 0, 0), None);
-        assert_eq!(find_terminator(b"{}\r\n\r\n", 0, 5), Some(6));
-        // The end of the previous reply is not part of this one.
-        assert_eq!(find_terminator(b"\r\n\r\n\n", 4, 4), None);
     }
 
     #[test]

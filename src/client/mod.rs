@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 
 use self::session::{Action, ClientSession, ReplyBuffer};
 use self::terminal::LineEditor;
+use crate::exit::{fail, EXIT_FAILURE};
 
 /// Arguments of `progjar-chat client`.
 #[derive(Debug, clap::Args)]
@@ -46,11 +47,11 @@ pub struct ClientArgs {
 pub fn main(args: ClientArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
         Ok(runtime) => runtime,
-        Err(error) => return crate::cli::fail(1, format!("cannot start the runtime: {error}")),
+        Err(error) => return fail(EXIT_FAILURE, format!("cannot start the runtime: {error}")),
     };
     match runtime.block_on(run(&args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => crate::cli::fail(1, failure),
+        Err(failure) => fail(EXIT_FAILURE, failure),
     }
 }
 

@@ -11,10 +11,10 @@
 
 use serde_json::Value;
 
+use crate::protocol::frame::find_reply_end;
 use crate::protocol::json;
 use crate::protocol::pyrepr::bytes_repr;
 use crate::protocol::pystr::strip;
-use crate::protocol::reply::REPLY_TERMINATOR;
 
 /// The original reads replies with `recv(64)` and traces every chunk, so a
 /// trace shows a reply in pieces of this many bytes.
@@ -249,15 +249,10 @@ impl ReplyBuffer {
 
     /// Takes the next whole reply, terminator included, if one has arrived.
     pub fn next_reply(&mut self) -> Option<Vec<u8>> {
-        // A terminator may straddle the old end of the buffer.
-        let from = self.scanned.saturating_sub(REPLY_TERMINATOR.len() - 1);
-        let found = self.buf[from..]
-            .windows(REPLY_TERMINATOR.len())
-            .position(|window| window == REPLY_TERMINATOR);
-        match found {
-            Some(at) => {
+        match find_reply_end(&self.buf, 0, self.scanned) {
+            Some(end) => {
                 self.scanned = 0;
-                Some(self.buf.drain(..from + at + REPLY_TERMINATOR.len()).collect())
+                Some(self.buf.drain(..end).collect())
             }
             None => {
                 self.scanned = self.buf.len();

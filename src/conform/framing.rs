@@ -19,8 +19,8 @@ pub enum Scan {
 
 /// Finds the first reply in `buf`.
 pub fn scan_reply(buf: &[u8]) -> Scan {
-    if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        return Scan::Reply(at + 4);
+    if let Some(end) = crate::protocol::frame::find_reply_end(buf, 0, 0) {
+        return Scan::Reply(end);
     }
     let start = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
     let Some(end) = json_value_end(&buf[start..]).map(|n| start + n) else {

@@ -1,7 +1,7 @@
 //! The protocol state and the one function that changes it.
 //!
-//! [`Chat::handle`] is a pure step: a request and the state in, a reply and
-//! the new state out. It holds the sessions (token → user), the order in
+//! [`Chat::apply`] is a pure step: a prepared request (see [`super::step`])
+//! and the state in, a reply and the new state out. It holds the sessions (token → user), the order in
 //! which they were opened (for `list`), and each user's pending mail. Mail is
 //! kept per recipient *user*, not per session, so a message waits for its
 //! recipient while they are offline and is taken by whichever of their
@@ -19,9 +19,9 @@ use super::fast_hash::BuildFastHasher;
 use super::limits::Limits;
 use super::mailbox::Mailbox;
 use super::reply::{ErrorReply, Inbox, Online, Reply};
-use super::request::{parse_request_bytes, Request, RequestError};
+use super::step::Step;
 use super::token::TokenSource;
-use super::users::{LoginError, UserDirectory, UserId};
+use super::users::{UserDirectory, UserId};
 
 /// The whole state of a server.
 #[derive(Debug)]
@@ -129,28 +129,16 @@ impl Chat {
         &self.users
     }
 
-    /// Parses a request line (terminator included) and handles it.
-    pub fn handle_line(&mut self, line: &[u8], tokens: &mut impl TokenSource) -> Reply {
-        match parse_request_bytes(line) {
-            Ok(request) => self.handle(request, tokens),
-            Err(error) => Reply::Error(request_error_reply(error)),
-        }
-    }
-
-    /// Parses a request line, handles it and appends the reply's bytes.
-    pub fn answer_line(&mut self, line: &[u8], tokens: &mut impl TokenSource, out: &mut Vec<u8>) {
-        let reply = self.handle_line(line, tokens);
-        reply.encode(&self.users, out);
-    }
-
-    /// Handles one request. Checks run in the original's order: missing
-    /// fields (already ruled out by parsing), then the token, then the
-    /// recipient; then the limit (room in the recipient's mailbox). Every
-    /// request that names a live session's token counts as a use of it.
-    pub fn handle(&mut self, request: Request<'_>, tokens: &mut impl TokenSource) -> Reply {
-        match request {
-            Request::Auth { username, password } => self.auth(username, password, tokens),
-            Request::Send { token, to, text } => {
+    /// Applies one prepared request (see [`super::step`]) and gives its
+    /// reply. Checks run in the original's order: missing fields and the
+    /// password (already done by [`super::step::prepare`]), then the token,
+    /// then the recipient; then the limit (room in the recipient's
+    /// mailbox). Every request that names a live session's token counts as
+    /// a use of it.
+    pub fn apply(&mut self, step: Step<'_>, tokens: &mut impl TokenSource) -> Reply {
+        match step {
+            Step::Open(user) => self.open_session(user, tokens),
+            Step::Send { token, to, text } => {
                 let from = match self.session_user(token) {
                     Some(user) => user,
                     None => return Reply::Error(ErrorReply::UnknownToken),
@@ -167,18 +155,18 @@ impl Chat {
                     Err(_) => Reply::Error(ErrorReply::MailboxFull),
                 }
             }
-            Request::Inbox { token } => match self.session_user(token) {
+            Step::Inbox { token } => match self.session_user(token) {
                 Some(user) => Reply::Inbox(Inbox {
                     recipient: user,
                     mail: self.mailboxes[user.0 as usize].take(),
                 }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
-            Request::List { token } => match self.session_user(token) {
+            Step::List { token } => match self.session_user(token) {
                 Some(_) => Reply::List(Online { online: self.online() }),
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
-            Request::Logout { token } => match self.sessions.remove(token) {
+            Step::Logout { token } => match self.sessions.remove(token) {
                 Some(session) => {
                     self.last_lookup = None;
                     let sessions = &mut self.live[session.user.0 as usize];
@@ -189,6 +177,7 @@ impl Chat {
                 }
                 None => Reply::Error(ErrorReply::UnknownToken),
             },
+            Step::Refuse(error) => Reply::Error(error),
         }
     }
 
@@ -198,20 +187,11 @@ impl Chat {
         self.mailboxes[inbox.recipient.0 as usize].recycle(inbox.mail);
     }
 
-    fn auth(&mut self, username: &str, password: &str, tokens: &mut impl TokenSource) -> Reply {
-        match self.users.check_login(username, password) {
-            Ok(user) => self.open_session(user, tokens),
-            Err(error) => Reply::Error(login_error_reply(error)),
-        }
-    }
-
-    /// Opens a session for a user whose password was already checked, with
-    /// [`UserDirectory::check_login`]: a server checks before it takes the
-    /// lock, since an argon2 check takes milliseconds.
-    ///
-    /// Always opens one: a user already at the session limit loses their
-    /// least recently used session first, whose token then names no session.
-    pub fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
+    /// Opens a session for a user whose password was already checked (by
+    /// [`super::step::prepare`]). Always opens one: a user already at the
+    /// session limit loses their least recently used session first, whose
+    /// token then names no session.
+    fn open_session(&mut self, user: UserId, tokens: &mut impl TokenSource) -> Reply {
         let mut token = tokens.new_token();
         while self.sessions.contains_key(&token) {
             token = tokens.new_token();
@@ -306,26 +286,11 @@ impl Chat {
     }
 }
 
-/// The error reply for a failed `auth`.
-pub fn login_error_reply(error: LoginError) -> ErrorReply {
-    match error {
-        LoginError::NoSuchUser => ErrorReply::UserNotFound,
-        LoginError::WrongPassword => ErrorReply::WrongPassword,
-    }
-}
-
-/// The error reply for a line that is not a request.
-pub fn request_error_reply(error: RequestError) -> ErrorReply {
-    match error {
-        RequestError::NotUtf8 => ErrorReply::NotUtf8,
-        RequestError::UnknownCommand => ErrorReply::UnknownCommand,
-        RequestError::MissingFields => ErrorReply::MissingFields,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::request::parse_request_bytes;
+    use crate::protocol::step::prepare;
     use crate::protocol::token::SequentialTokens;
 
     struct Harness {
@@ -342,7 +307,8 @@ mod tests {
         }
 
         fn ask(&mut self, line: &str) -> String {
-            let reply = self.chat.handle_line(line.as_bytes(), &mut self.tokens);
+            let prepared = prepare(parse_request_bytes(line.as_bytes()), self.chat.users());
+            let reply = self.chat.apply(prepared.step, &mut self.tokens);
             String::from_utf8(reply.to_bytes(self.chat.users())).unwrap()
         }
 

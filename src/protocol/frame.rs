@@ -1,6 +1,9 @@
-//! Framing: where one request ends.
+//! Framing of both directions: where one request ends, and where one
+//! reply ends. Every reader of the protocol's bytes cuts them here: the
+//! server (through [`crate::protocol::connection`]), the client, the
+//! conformance runner, the load generator and the tests.
 //!
-//! A request is every byte up to and including the first `\r\n`. The
+//! Requests. //! A request is every byte up to and including the first `\r\n`. The
 //! original server waited until its whole buffer *ended* with `\r\n` and then
 //! treated the buffer as one request, so two requests arriving in one read
 //! were merged; that is a bug of the original, not part of the protocol, and
@@ -8,14 +11,51 @@
 //! ordinary byte inside a line.
 //!
 //! Like `httparse`, "incomplete is not invalid": [`Frame::Partial`] is a
-//! normal outcome, and the caller (see [`crate::protocol::connection`]) alone
-//! decides when to read more and how to advance its buffer.
+//! normal outcome, and the caller alone decides when to read more and how to
+//! advance its buffer. [`parse_frame`] is the rule for one request at the
+//! start of a buffer; the server's [`Connection`](super::connection::Connection)
+//! applies the same rule to a stream with [`find_crlf`], and is checked
+//! against [`parse_frame`] as its oracle (the `parse_frame` fuzz target and
+//! `Connection`'s tests).
+//!
+//! Replies. A reply is every byte up to and including the first
+//! [`REPLY_TERMINATOR`] (`\r\n\r\n`) after it starts; the JSON encoder
+//! escapes every `\r` and `\n` inside a reply, so no reply holds one
+//! before its end. [`find_reply_end`] finds it, resumably.
 
 /// The longest request line accepted by default, terminator included.
 ///
 /// Large enough for a 100 KB message with room to spare, small enough that a
 /// client cannot make the server buffer without bound.
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+
+/// What ends every reply.
+pub const REPLY_TERMINATOR: &[u8] = b"\r\n\r\n";
+
+/// The end of the reply that starts at `start`: the index just past its
+/// first [`REPLY_TERMINATOR`], looking at the bytes from `from` on
+/// (everything between `start` and `from` has been searched before, so a
+/// reply that arrives in many reads is not searched from its start each
+/// time; a terminator that straddles `from` is still found).
+///
+/// ```
+/// use progjar_chat::protocol::frame::find_reply_end;
+///
+/// let buf = b"{\"a\": 1}\r\n\r\n{\"b\"";
+/// assert_eq!(find_reply_end(buf, 0, 0), Some(12));
+/// assert_eq!(find_reply_end(buf, 12, 12), None);
+/// ```
+pub fn find_reply_end(buf: &[u8], start: usize, from: usize) -> Option<usize> {
+    let mut at = from.max(start);
+    while let Some(offset) = memchr::memchr(b'\n', buf.get(at..)?) {
+        let nl = at + offset;
+        if nl >= start + 3 && &buf[nl - 3..=nl] == REPLY_TERMINATOR {
+            return Some(nl + 1);
+        }
+        at = nl + 1;
+    }
+    None
+}
 
 /// The outcome of looking for one request at the start of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +157,41 @@ mod tests {
         assert_eq!(parse_frame_limited(b"abc\r\n", 5), Ok(Frame::Complete { len: 5 }));
         assert_eq!(parse_frame_limited(b"abcd\r\n", 5), Err(FrameError::LineTooLong { limit: 5 }));
         assert_eq!(parse_frame_limited(b"abcd", 5), Ok(Frame::Partial));
+    }
+
+    #[test]
+    fn replies_one_at_a_time() {
+        let buf = b"{\"a\": 1}\r\n\r\n{\"b\": \"x\\r\\n\"}\r\n\r\n{";
+        let first = find_reply_end(buf, 0, 0).unwrap();
+        assert_eq!(&buf[..first], b"{\"a\": 1}\r\n\r\n");
+        let second = find_reply_end(buf, first, first).unwrap();
+        assert_eq!(&buf[first..second], b"{\"b\": \"x\\r\\n\"}\r\n\r\n");
+        assert_eq!(find_reply_end(buf, second, second), None);
+        // A terminator split across reads is found when the search resumes.
+        assert_eq!(find_reply_end(b"{}\r\n\r", 0, 0), None);
+        assert_eq!(find_reply_end(b"{}\r\n\r\n", 0, 5), Some(6));
+        // The end of the previous reply is not part of this one.
+        assert_eq!(find_reply_end(b"\r\n\r\n\n", 4, 4), None);
+        // Bare or doubled line ends are not a terminator.
+        assert_eq!(find_reply_end(b"a\n\n\r\r\n\n", 0, 0), None);
+        assert_eq!(find_reply_end(b"", 0, 0), None);
+        assert_eq!(find_reply_end(b"ab", 0, 7), None);
+    }
+
+    /// The resumable search agrees with the obvious one, wherever a reply
+    /// starts and the search resumes.
+    #[test]
+    fn find_reply_end_agrees_with_a_window_search() {
+        let buf = b"x\r\n\r\n\r\n\r\ny\r\r\n\n\r\n\r\n";
+        for start in 0..=buf.len() {
+            let want = buf[start..].windows(4).position(|w| w == REPLY_TERMINATOR);
+            let want = want.map(|at| start + at + 4);
+            // Resuming at `from` is right when no reply ended before it.
+            let last_from = want.map_or(buf.len(), |end| end - 1);
+            for from in start..=last_from {
+                assert_eq!(find_reply_end(buf, start, from), want, "start {start}, from {from}");
+            }
+        }
     }
 
     #[test]

@@ -199,9 +199,9 @@ mod tests {
     /// ending the least recently used session.
     #[test]
     fn the_core_applies_the_mailbox_and_session_limits() {
-        use crate::protocol::chat::Chat;
         use crate::protocol::token::SequentialTokens;
         use crate::protocol::users::UserDirectory;
+        use crate::shared::SharedChat;
 
         let limits = Limits {
             max_pending: 2,
@@ -209,11 +209,12 @@ mod tests {
             max_sessions_per_user: 2,
             ..Limits::default()
         };
-        let mut chat = Chat::with_limits(Arc::new(UserDirectory::builtin()), limits);
+        let mut chat = SharedChat::with_limits(UserDirectory::builtin(), limits);
         let mut tokens = SequentialTokens::default();
-        let mut ask = |chat: &mut Chat, line: &str| {
-            let reply = chat.handle_line(line.as_bytes(), &mut tokens);
-            String::from_utf8(reply.to_bytes(chat.users())).unwrap()
+        let mut ask = |chat: &mut SharedChat, line: &str| {
+            let mut out = Vec::new();
+            chat.handle_line(line.as_bytes(), &mut tokens, &mut out);
+            String::from_utf8(out).unwrap()
         };
         let error = |message: &str| {
             format!("{{\"status\": \"ERROR\", \"message\": \"{message}\"}}\r\n\r\n")
@@ -229,7 +230,7 @@ mod tests {
         assert!(ask(&mut chat, &format!("list {t1}\r\n")).contains("\"OK\""));
         assert!(ask(&mut chat, "auth messi surabaya\r\n").contains("tokenid"));
         assert_eq!(ask(&mut chat, &format!("inbox {t2}\r\n")), error("Informasi tidak ditemukan"));
-        assert_eq!(chat.session_count(), 3);
+        assert_eq!(chat.with(|c| c.session_count()), 3);
         // Two messages; a third is one too many. " ab\r\n" is 5 bytes.
         assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
         assert_eq!(ask(&mut chat, &format!("send {t1} henderson ab\r\n")), sent);
@@ -246,7 +247,7 @@ mod tests {
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker ab\r\n")), sent);
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker abcde\r\n")), error("Inbox Penuh"));
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker a\r\n")), sent);
-        assert_eq!(chat.pending_count(), 4);
+        assert_eq!(chat.with(|c| c.pending_count()), 4);
         // A logout makes room for another session: t1 stays.
         let t4 = "00000000-0000-4000-8000-000000000004";
         assert_eq!(
@@ -255,7 +256,7 @@ mod tests {
         );
         assert!(ask(&mut chat, "auth messi surabaya\r\n").contains("tokenid"));
         assert!(ask(&mut chat, &format!("list {t1}\r\n")).contains("\"OK\""));
-        assert_eq!(chat.session_count(), 3);
+        assert_eq!(chat.with(|c| c.session_count()), 3);
         // Reading empties the mailbox, and its byte count with it: 12 bytes
         // fit again.
         let lineker = "00000000-0000-4000-8000-000000000003";

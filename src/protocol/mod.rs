@@ -11,7 +11,8 @@
 //! | [`request`] | what a request line says, with the original's field rules |
 //! | [`users`] | the user directory and its JSON file format |
 //! | [`token`] | where session tokens come from |
-//! | [`chat`] | the state (sessions, pending mail) and `handle`, request → reply |
+//! | [`step`] | `prepare`: a parsed request made ready for the state, without it |
+//! | [`chat`] | the state (sessions, pending mail) and `apply`, step → reply |
 //! | [`mailbox`] | one user's pending mail, packed into two buffers |
 //! | [`reply`] | the reply values and their exact bytes |
 //! | [`limits`] | the server's limits: their defaults and checks |
@@ -32,5 +33,6 @@ pub mod pyrepr;
 pub mod pystr;
 pub mod reply;
 pub mod request;
+pub mod step;
 pub mod token;
 pub mod users;

@@ -7,12 +7,10 @@
 
 use std::collections::HashMap;
 
+use super::frame::REPLY_TERMINATOR;
 use super::json::write_str;
 use super::mailbox::{Mailbox, Message};
 use super::users::{UserDirectory, UserId};
-
-/// What ends every reply on the wire.
-pub const REPLY_TERMINATOR: &[u8] = b"\r\n\r\n";
 
 /// One reply to one request.
 #[derive(Debug, Clone)]

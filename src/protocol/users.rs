@@ -388,8 +388,13 @@ mod tests {
 mod file_tests {
     use super::*;
 
+    /// Loads `text` from a file of its own: the tests run in parallel, so
+    /// each call gets a name no other call uses.
     fn load(text: &str) -> Result<UserDirectory, UsersFileError> {
-        let path = std::env::temp_dir().join(format!("users-{}.json", std::process::id()));
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("users-{}-{call}.json", std::process::id());
+        let path = std::env::temp_dir().join(name);
         std::fs::write(&path, text).unwrap();
         let result = UserDirectory::load(&path);
         let _ = std::fs::remove_file(&path);
@@ -424,6 +429,37 @@ mod file_tests {
                 Err(UsersFileError::Invalid { problem, .. }) => assert_eq!(problem, want),
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    /// A misspelt key is an error, not a silently ignored field: an entry
+    /// with `"pasword_hash"` beside its `password` would otherwise load
+    /// with the plain password the author meant to replace.
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let misspelt =
+            r#"{"users": [{"username": "a", "name": "A", "password": "x", "pasword_hash": "y"}]}"#;
+        let extra = r#"{"users": [{"username": "a", "name": "A", "password": "x"}], "admins": []}"#;
+        for text in [misspelt, extra] {
+            match load(text) {
+                Err(UsersFileError::Parse { source, .. }) => {
+                    assert!(source.to_string().contains("unknown field"), "{text}: {source}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    /// An empty username can never log in (`auth  x` has no username
+    /// field), so a file that holds one is refused.
+    #[test]
+    fn an_empty_username_is_an_error() {
+        let text = r#"{"users": [{"username": "", "name": "Nobody", "password": "x"}]}"#;
+        match load(text) {
+            Err(UsersFileError::Invalid { problem, .. }) => {
+                assert_eq!(problem, DirectoryError::BadUsername(String::new()))
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -45,14 +45,23 @@ pub const PROBE: usize = CONNECTIONS;
 pub const MAX_LINE: usize = 128;
 
 /// The proptest configuration: `PROGJAR_PROPTEST_CASES` (default 256) cases,
-/// failures persisted under `tests/regressions/`.
+/// failures persisted under `tests/regressions/`, and shrinking bounded to
+/// [`MAX_SHRINK_TIME`].
 pub fn config(regressions: &'static str) -> Config {
     Config {
         cases: env_number("PROGJAR_PROPTEST_CASES", 256) as u32,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        max_shrink_time: MAX_SHRINK_TIME.as_millis() as u32,
         ..Config::default()
     }
 }
+
+/// The most time spent shrinking a failing case before it is reported as
+/// it stands. A failure must show within about a minute, not as a CI
+/// timeout: over TCP, a case that loses a reply waits out a read timeout at
+/// every shrinking step, and unbounded shrinking of a broken pipeline once
+/// ran for more than 8 minutes.
+pub const MAX_SHRINK_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The most steps in one case: `PROGJAR_PROPTEST_STEPS` (default 50).
 pub fn max_steps() -> usize {

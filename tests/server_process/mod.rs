@@ -14,14 +14,13 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use progjar_chat::protocol::frame::find_reply_end;
+
 /// What the server prints first on stdout, followed by the bound address.
 pub const LISTENING: &str = "progjar-chat server listening on ";
 
 /// How long any one reply may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What ends every reply on the wire.
-pub const TERMINATOR: &[u8] = b"\r\n\r\n";
 
 pub const MESSAGE_SENT: &str = "{\"status\": \"OK\", \"message\": \"Message Sent\"}\r\n\r\n";
 pub const EMPTY_INBOX: &str = "{\"status\": \"OK\", \"messages\": {}}\r\n\r\n";
@@ -141,11 +140,16 @@ impl ServerProcess {
 
     /// Sends SIGTERM with the system's `kill`.
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal (`TERM`, `INT`) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// Waits at most `limit` for the process to exit.
@@ -213,8 +217,8 @@ impl Conn {
     /// ends (closed or reset) first; later bytes are kept.
     pub fn try_reply(&mut self) -> Option<String> {
         loop {
-            if let Some(at) = find(&self.pending, TERMINATOR) {
-                let rest = self.pending.split_off(at + TERMINATOR.len());
+            if let Some(end) = find_reply_end(&self.pending, 0, 0) {
+                let rest = self.pending.split_off(end);
                 let reply = std::mem::replace(&mut self.pending, rest);
                 return Some(String::from_utf8(reply).expect("replies are ASCII"));
             }

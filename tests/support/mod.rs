@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use progjar_chat::protocol::frame::find_reply_end;
 use progjar_chat::protocol::users::UserDirectory;
 use progjar_chat::server::{self, Config};
 use progjar_chat::shared::SharedChat;
@@ -19,9 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// What ends every reply on the wire.
-pub const TERMINATOR: &[u8] = b"\r\n\r\n";
 
 /// How long any single wait on the server may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,8 +116,8 @@ impl Client {
     /// for the next call.
     pub async fn read_reply(&mut self) -> Vec<u8> {
         loop {
-            if let Some(at) = find(&self.pending, TERMINATOR) {
-                let rest = self.pending.split_off(at + TERMINATOR.len());
+            if let Some(end) = find_reply_end(&self.pending, 0, 0) {
+                let rest = self.pending.split_off(end);
                 return std::mem::replace(&mut self.pending, rest);
             }
             let mut chunk = [0u8; 4096];
