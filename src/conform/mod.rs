@@ -41,6 +41,7 @@ pub mod cause;
 mod console;
 pub mod diagnose;
 pub mod diff;
+mod explore;
 pub mod export;
 pub mod form;
 pub mod framing;

@@ -1,0 +1,160 @@
+//! The implementation's replies against the reference's, under the spec's
+//! matching rules.
+//!
+//! Pure code. The reference's replies are the example's `<` lines (see
+//! [`example`](super::example)), so the runner's own [`matcher`] judges the
+//! implementation: tokens are variables, a reply text worded otherwise is
+//! NON-STRICT, a wrong status is FAILED, exactly as in the spec's
+//! examples. What this module adds is the deviation's *signature*: the
+//! rules the deviating request touched and the kind of difference, never
+//! the tokens or texts, so that one mistake found forty times is one
+//! finding.
+//!
+//! [`matcher`]: crate::conform::matcher
+
+use super::coverage::Touched;
+use crate::conform::matcher::{Check, Verdict};
+use crate::conform::outcome::CaseResult;
+
+/// What a deviation is, without its tokens and texts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Signature {
+    pub(crate) rules: Vec<&'static str>,
+    pub(crate) verdict: Verdict,
+    /// `wrong .status`, `closed`, `no reply`, a known cause's id, …
+    pub(crate) kind: String,
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.rules.join(" "), self.verdict, self.kind)
+    }
+}
+
+/// Where a session's run on the implementation first went wrong, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Deviation {
+    /// The step and the request within it.
+    pub(crate) at: (usize, usize),
+    /// The rules of the deviating request that say what it is about (the
+    /// command's and the content's): what shrinking keeps.
+    pub(crate) core: Signature,
+    /// The same with how the request was written (TRANS-3, TRANS-4).
+    pub(crate) signature: Signature,
+    pub(crate) expected: String,
+    pub(crate) actual: String,
+    /// The runner's sentence about it.
+    pub(crate) headline: String,
+}
+
+/// The deviation a case shows, if any. `origin` maps each line of the
+/// example (0 is its fence, the first line of its text) to its step and
+/// request; `touched` gives each request's rules.
+pub(crate) fn deviation(result: &CaseResult, origin: &[Option<(usize, usize)>], touched: &[Vec<Touched>]) -> Option<Deviation> {
+    if result.verdict == Verdict::Ok {
+        return None;
+    }
+    let step = result.decisive()?;
+    let at = step.line.checked_sub(1).and_then(|line| origin.get(line).copied().flatten()).unwrap_or((0, 0));
+    let rules = touched.get(at.0).and_then(|s| s.get(at.1)).cloned().unwrap_or_default();
+    let kind = kind(&step.check, result.verdict);
+    let signature = |rules: Vec<&'static str>| Signature { rules, verdict: result.verdict, kind: kind.clone() };
+    Some(Deviation {
+        at,
+        core: signature(rules.core.clone()),
+        signature: signature(rules.signature_rules()),
+        expected: step.check.expected.clone(),
+        actual: step.check.actual.clone(),
+        headline: step.check.headline().unwrap_or_default(),
+    })
+}
+
+/// The kind of difference: of the finding that decided the step.
+fn kind(check: &Check, verdict: Verdict) -> String {
+    let Some(finding) = check.findings.iter().find(|f| f.severity == verdict) else {
+        return verdict.as_str().to_lowercase();
+    };
+    if let Some(cause) = finding.cause {
+        return cause.id().to_owned();
+    }
+    if finding.wording {
+        return "wording".into();
+    }
+    let message = &finding.message;
+    if message.contains("closed the connection") {
+        return "closed".into();
+    }
+    if message.starts_with("no reply within") {
+        return "no reply".into();
+    }
+    if message.starts_with("an incomplete reply") {
+        return "incomplete reply".into();
+    }
+    if !finding.path.is_empty() {
+        // `.messages.messi[0].msg` → `.messages`: the key, not the data.
+        let rest = &finding.path[1..];
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        return format!("wrong {}{}", &finding.path[..1], &rest[..end]);
+    }
+    if verdict == Verdict::Error {
+        return "could not run".into();
+    }
+    "other".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::conform::matcher::Finding;
+    use crate::conform::outcome::StepReport;
+    use crate::spec::{Kind, Level};
+
+    fn result(verdict: Verdict, line: usize, finding: Finding) -> CaseResult {
+        let check = Check { findings: vec![finding], expected: "e".into(), actual: "a".into(), ..Check::default() };
+        CaseResult {
+            id: "X-1.1".into(),
+            rule: "X-1".into(),
+            level: Level::Should,
+            kind: Kind::Server,
+            spec_line: 1,
+            verdict,
+            steps: vec![StepReport { line, source: String::new(), verdict, check }],
+            transcript: Vec::new(),
+            duration: Duration::ZERO,
+            blocked_by: None,
+            missing_command: None,
+        }
+    }
+
+    fn touched() -> Vec<Vec<Touched>> {
+        vec![vec![
+            Touched { core: vec!["AUTH-1"], ..Touched::default() },
+            Touched { core: vec!["ERR-3", "LOGOUT-4"], written: vec!["TRANS-3"], context: vec!["TRANS-1"] },
+        ]]
+    }
+
+    #[test]
+    fn the_signature_is_the_rules_and_the_kind_not_the_data() {
+        let origin = [None, Some((0, 0)), Some((0, 0)), Some((0, 1))];
+        let a = result(Verdict::Failed, 4, Finding::new(Verdict::Failed, ".messages.messi[0].msg", "other text \"a\""));
+        let b = result(Verdict::Failed, 4, Finding::new(Verdict::Failed, ".messages.lineker[2].msg", "other text \"b\""));
+        let (a, b) = (deviation(&a, &origin, &touched()).unwrap(), deviation(&b, &origin, &touched()).unwrap());
+        assert_eq!(a.at, (0, 1));
+        assert_eq!(a.signature, b.signature);
+        assert_eq!(a.signature.to_string(), "ERR-3 LOGOUT-4 TRANS-3 FAILED: wrong .messages");
+        assert_eq!(a.core.rules, ["ERR-3", "LOGOUT-4"]);
+    }
+
+    #[test]
+    fn silence_and_a_close_are_kinds_of_their_own() {
+        let origin = [None, Some((0, 0)), Some((0, 0))];
+        let closed = result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "the server closed the connection C1 instead of replying"));
+        let silent = result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "no reply within 2 s"));
+        assert_eq!(deviation(&closed, &origin, &touched()).unwrap().core.kind, "closed");
+        assert_eq!(deviation(&silent, &origin, &touched()).unwrap().signature.to_string(), "AUTH-1 FAILED: no reply");
+        let ok = result(Verdict::Ok, 3, Finding::new(Verdict::Ok, "", ""));
+        assert_eq!(deviation(&ok, &origin, &touched()), None);
+    }
+}

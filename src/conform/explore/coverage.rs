@@ -1,0 +1,290 @@
+//! Which spec rules a request touched, and how often the examples and the
+//! exploration reached each rule.
+//!
+//! Pure code. A request's rules come from what it is and what the
+//! reference answered it (an `auth` the reference refused with `Password
+//! Salah` touched AUTH-3), and from how it was written (pipelined: TRANS-3;
+//! cut: TRANS-4; a wide character across a read size or a cut: TRANS-7).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::generate::READ_SIZES;
+use super::session::{Part, Request, Session, Tok, Write, TOKEN_LEN};
+use crate::spec::{Kind, Level, Spec};
+
+/// The rules one request touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Touched {
+    /// What a deviation of this request is about: the command's rule for
+    /// the reference's answer, and the content's (TRANS-6, TRANS-7).
+    pub(crate) core: Vec<&'static str>,
+    /// How it was written: TRANS-3 (pipelined), TRANS-4 (cut).
+    pub(crate) written: Vec<&'static str>,
+    /// The circumstances, counted for coverage only: TRANS-1, TRANS-5
+    /// (after an error on the connection), TRANS-8 (another connection
+    /// open), LOGOUT-2 (a token logged out).
+    pub(crate) context: Vec<&'static str>,
+}
+
+impl Touched {
+    /// The rules a deviation is reported under.
+    pub(crate) fn signature_rules(&self) -> Vec<&'static str> {
+        let mut rules = self.core.clone();
+        rules.extend(&self.written);
+        rules
+    }
+
+    fn all(&self) -> impl Iterator<Item = &&'static str> {
+        self.core.iter().chain(&self.written).chain(&self.context)
+    }
+}
+
+fn text_of(reply: &Value) -> &str {
+    reply.get("message").and_then(Value::as_str).unwrap_or("")
+}
+
+fn ok(reply: &Value) -> bool {
+    reply.get("status").and_then(Value::as_str) == Some("OK")
+}
+
+/// The rules of every request of a session, given the reference's reply
+/// to each (`None` where there was none), step by step.
+pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<Vec<Touched>> {
+    let mut out = Vec::new();
+    let mut inbox_had_mail = false;
+    let mut logged_out: Vec<u32> = Vec::new();
+    let mut error_on: Vec<u32> = Vec::new();
+    let mut conns_seen: Vec<u32> = Vec::new();
+    for (s, step) in session.steps.iter().enumerate() {
+        let mut per_step = Vec::new();
+        let cuts = match &step.write {
+            Write::Whole => Vec::new(),
+            Write::Cut(cuts) => cuts.clone(),
+        };
+        let mut start = 0;
+        for (r, request) in step.requests.iter().enumerate() {
+            let reply = replies.get(s).and_then(|v| v.get(r)).cloned().flatten().unwrap_or(Value::Null);
+            let mut t = Touched::default();
+            t.core = command_rules(request, &reply, inbox_had_mail);
+            let bytes = flat(request);
+            if std::str::from_utf8(&bytes).is_ok() && across_read(&bytes, &cuts, start) {
+                t.core.push("TRANS-7");
+            }
+            if step.requests.len() > 1 {
+                t.written.push("TRANS-3");
+            }
+            if step.pieces().len() > 1 {
+                t.written.push("TRANS-4");
+            }
+            t.context.push("TRANS-1");
+            if error_on.contains(&step.conn) {
+                t.context.push("TRANS-5");
+            }
+            if conns_seen.iter().any(|c| *c != step.conn) {
+                t.context.push("TRANS-8");
+            }
+            if let Some(Tok::Of(id)) = request.token() {
+                if logged_out.contains(id) && !ok(&reply) {
+                    t.context.push("LOGOUT-2");
+                }
+            }
+            if request.command() == "inbox" && ok(&reply) {
+                let has_mail = reply.get("messages").and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+                inbox_had_mail |= has_mail;
+            }
+            if let (Request::Logout { token: Tok::Of(id), .. }, true) = (request, ok(&reply)) {
+                logged_out.push(*id);
+            }
+            if reply.get("status").and_then(Value::as_str) == Some("ERROR") {
+                error_on.push(step.conn);
+            }
+            start += request.len();
+            per_step.push(t);
+        }
+        conns_seen.push(step.conn);
+        out.push(per_step);
+    }
+    out
+}
+
+/// The command's rule for the reference's answer.
+fn command_rules(request: &Request, reply: &Value, inbox_had_mail: bool) -> Vec<&'static str> {
+    let text = text_of(reply);
+    let bad_token = !ok(reply) && text == "Informasi tidak ditemukan";
+    match request {
+        Request::Raw(bytes) => match std::str::from_utf8(bytes) {
+            Err(_) => vec!["TRANS-6"],
+            Ok(line) => {
+                let word = line.split(' ').next().unwrap_or("");
+                if ["auth", "send", "inbox", "list", "logout"].contains(&word) {
+                    vec!["ERR-2"]
+                } else if ["auth", "send", "inbox", "list", "logout"].contains(&word.to_lowercase().as_str()) {
+                    vec!["FIELD-4"]
+                } else {
+                    vec!["ERR-1"]
+                }
+            }
+        },
+        Request::Auth { user, .. } if std::str::from_utf8(user).is_err() => vec!["TRANS-6"],
+        Request::Auth { .. } if ok(reply) => vec!["AUTH-1"],
+        Request::Auth { .. } if text == "Password Salah" => vec!["AUTH-3"],
+        Request::Auth { .. } => vec!["AUTH-2"],
+        _ if bad_token && request.command() == "logout" => vec!["ERR-3", "LOGOUT-4"],
+        _ if bad_token => vec!["ERR-3"],
+        Request::Send { .. } if ok(reply) => vec!["SEND-1"],
+        Request::Send { .. } => vec!["SEND-2"],
+        Request::Inbox { .. } => {
+            let empty = reply.get("messages").and_then(Value::as_object).is_some_and(|m| m.is_empty());
+            let mut rules = vec![if empty { "INBOX-2" } else { "INBOX-1" }];
+            if inbox_had_mail {
+                rules.push("INBOX-3");
+            }
+            rules
+        }
+        Request::List { .. } => vec!["LIST-1"],
+        Request::Logout { .. } => vec!["LOGOUT-1"],
+    }
+}
+
+/// The request's bytes, a token written as a UUID's worth of `t`.
+fn flat(request: &Request) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for part in request.parts() {
+        match part {
+            Part::Lit(b) => bytes.extend(b),
+            Part::Token(_) => bytes.extend(std::iter::repeat_n(b't', TOKEN_LEN)),
+        }
+    }
+    bytes
+}
+
+/// Whether a multi-byte character of the request lies across a read size
+/// (counted from the request's start) or across a cut of the step's
+/// writes (`start` is where the request begins in the step).
+fn across_read(bytes: &[u8], cuts: &[usize], start: usize) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else { return false };
+    text.char_indices().filter(|(_, c)| c.len_utf8() > 1).any(|(i, c)| {
+        let inside = |at: usize| i < at && at < i + c.len_utf8();
+        READ_SIZES.iter().any(|n| inside(*n)) || cuts.iter().any(|cut| inside(cut.saturating_sub(start)) && *cut > start)
+    })
+}
+
+/// How often each rule was reached: by the spec's examples, and by the
+/// exploration's requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Coverage {
+    pub(crate) explored: BTreeMap<String, usize>,
+}
+
+impl Coverage {
+    pub(crate) fn add(&mut self, touched: &[Vec<Touched>]) {
+        for rule in touched.iter().flatten().flat_map(Touched::all) {
+            *self.explored.entry((*rule).to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Every server rule of the spec: (rule, level, examples, explored).
+    pub(crate) fn table<'a>(&self, spec: &'a Spec) -> Vec<(&'a str, Level, usize, usize)> {
+        spec.rules
+            .iter()
+            .filter(|rule| spec.examples.iter().filter(|e| e.rule == rule.id).all(|e| e.kind == Kind::Server))
+            .map(|rule| {
+                let examples = spec.examples.iter().filter(|e| e.rule == rule.id).count();
+                let explored = self.explored.get(&rule.id).copied().unwrap_or(0);
+                (rule.id.as_str(), rule.level, examples, explored)
+            })
+            .collect()
+    }
+
+    /// The coverage as text: one line per rule, and the rules no step reached.
+    pub(crate) fn render(&self, spec: &Spec) -> String {
+        let table = self.table(spec);
+        let mut out = String::from("Coverage (server rules: examples in the spec, requests explored)\n");
+        for (rule, level, examples, explored) in &table {
+            out.push_str(&format!("  {rule:<10} {:<6} {examples:>3} examples {explored:>7} explored\n", level.as_str()));
+        }
+        let none: Vec<&str> = table.iter().filter(|r| r.3 == 0).map(|r| r.0).collect();
+        if none.is_empty() {
+            out.push_str("Every server rule was reached by the exploration.\n");
+        } else {
+            out.push_str(&format!("Not reached by the exploration: {}\n", none.join(", ")));
+        }
+        out
+    }
+
+    pub(crate) fn json(&self, spec: &Spec) -> Value {
+        let table = self.table(spec);
+        json!({
+            "rules": table.iter().map(|(rule, level, examples, explored)| json!({
+                "rule": rule, "level": level, "examples": examples, "explored": explored,
+            })).collect::<Vec<_>>(),
+            "not_reached": table.iter().filter(|r| r.3 == 0).map(|r| r.0).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conform::explore::session::Step;
+
+    fn step(conn: u32, requests: Vec<Request>, write: Write) -> Step {
+        Step { conn, requests, write }
+    }
+
+    #[test]
+    fn rules_follow_the_reference_answer_and_the_writing() {
+        let auth = |pw: &str| Request::Auth { id: 1, user: b"messi".to_vec(), password: pw.into(), trail: false };
+        let session = Session {
+            steps: vec![
+                step(1, vec![auth("salah"), auth("surabaya")], Write::Whole),
+                step(2, vec![Request::Logout { token: Tok::Never, trail: true }], Write::Cut(vec![3])),
+                step(1, vec![Request::Auth { id: 2, user: format!("{}é", "x".repeat(26)).into(), password: b"p".to_vec(), trail: false }], Write::Whole),
+            ],
+        };
+        let replies = vec![
+            vec![Some(json!({"status": "ERROR", "message": "Password Salah"})), Some(json!({"status": "OK", "tokenid": "t"}))],
+            vec![Some(json!({"status": "ERROR", "message": "Informasi tidak ditemukan"}))],
+            vec![Some(json!({"status": "ERROR", "message": "User Tidak Ada"}))],
+        ];
+        let t = touched(&session, &replies);
+        assert_eq!(t[0][0].signature_rules(), ["AUTH-3", "TRANS-3"]);
+        assert_eq!(t[0][1].core, ["AUTH-1"]);
+        assert_eq!(t[1][0].signature_rules(), ["ERR-3", "LOGOUT-4", "TRANS-4"]);
+        assert!(t[1][0].context.contains(&"TRANS-8"));
+        // "auth " + 26 bytes: é at offsets 31 and 32.
+        assert_eq!(t[2][0].core, ["AUTH-2", "TRANS-7"]);
+        assert!(t[2][0].context.contains(&"TRANS-5"));
+    }
+
+    #[test]
+    fn a_second_read_of_an_inbox_touches_inbox_3() {
+        let inbox = || Request::Inbox { token: Tok::Of(1), trail: false };
+        let session = Session { steps: vec![step(1, vec![inbox(), inbox()], Write::Whole)] };
+        let replies = vec![vec![
+            Some(json!({"status": "OK", "messages": {"messi": []}})),
+            Some(json!({"status": "OK", "messages": {}})),
+        ]];
+        let t = touched(&session, &replies);
+        assert_eq!(t[0][0].core, ["INBOX-1"]);
+        assert_eq!(t[0][1].core, ["INBOX-2", "INBOX-3"]);
+    }
+
+    #[test]
+    fn coverage_counts_and_names_the_rules_not_reached() {
+        let spec = crate::spec::parse(crate::spec::PROTOCOL_MD).expect("the spec parses");
+        let mut coverage = Coverage::default();
+        let session = Session { steps: vec![step(1, vec![Request::Raw(b"xyzzy".to_vec())], Write::Whole)] };
+        let replies = vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"}))]];
+        coverage.add(&touched(&session, &replies));
+        coverage.add(&touched(&session, &replies));
+        let table = coverage.table(&spec);
+        let err1 = table.iter().find(|r| r.0 == "ERR-1").expect("ERR-1");
+        assert_eq!(err1.3, 2);
+        assert!(err1.2 > 0);
+        assert!(coverage.json(&spec)["not_reached"].as_array().unwrap().iter().any(|r| r == "AUTH-1"));
+        assert!(!table.iter().any(|r| r.0.starts_with("CLI-")));
+    }
+}
