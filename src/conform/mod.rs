@@ -5,6 +5,7 @@
 //! progjar-chat conform server --connect HOST:PORT      # a server that is running
 //! progjar-chat conform server --spawn 'CMD … {port}'   # started afresh for every case
 //! progjar-chat conform client -- CMD ARG… [{port}]     # a client program, typed into
+//! progjar-chat conform explore --spawn 'CMD … {port}'  # random sessions, shrunk to examples
 //! ```
 //!
 //! | module | what it is |
@@ -32,6 +33,7 @@
 //! | [`layout`] | pure: text wrapped for a terminal, keeping a rule's own spaces |
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
+//! | `explore` | `conform explore`: random sessions against the implementation and the reference, deviations shrunk to examples (its own map) |
 //!
 //! The examples come from [`crate::spec`]; the specification is compiled in,
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
@@ -117,15 +119,26 @@ pub fn main(args: ConformArgs) -> ExitCode {
             };
             (Kind::Server, a.common, under, Some(a.startup_timeout))
         }
+        TargetArgs::Explore(a) => return explore::main(a),
         TargetArgs::Client(a) => {
             let under = (!a.command.is_empty())
                 .then(|| Under::Client { argv: split_one_word(&a.command), port: a.port });
             (Kind::Client, a.common, under, None)
         }
     };
-    let (spec, spec_name) = match load_spec(common.spec.as_deref()) {
+    let (mut spec, spec_name) = match load_spec(common.spec.as_deref()) {
         Ok(loaded) => loaded,
         Err(message) => return fail(message),
+    };
+    let spec_name = match &common.examples {
+        Some(path) => match load_examples(path) {
+            Ok(examples) => {
+                spec.examples = examples;
+                path.display().to_string()
+            }
+            Err(message) => return fail(message),
+        },
+        None => spec_name,
     };
     let patterns = case_patterns(&common.cases);
     let level = common.level.map(|l| match l {

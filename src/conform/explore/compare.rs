@@ -50,56 +50,87 @@ pub(crate) struct Deviation {
 /// The deviation a case shows, if any. `origin` maps each line of the
 /// example (0 is its fence, the first line of its text) to its step and
 /// request; `touched` gives each request's rules.
-pub(crate) fn deviation(result: &CaseResult, origin: &[Option<(usize, usize)>], touched: &[Vec<Touched>]) -> Option<Deviation> {
+pub(crate) fn deviation(
+    result: &CaseResult,
+    origin: &[Option<(usize, usize)>],
+    touched: &[Vec<Touched>],
+) -> Option<Deviation> {
     if result.verdict == Verdict::Ok {
         return None;
     }
     let step = result.decisive()?;
-    let at = step.line.checked_sub(1).and_then(|line| origin.get(line).copied().flatten()).unwrap_or((0, 0));
-    let rules = touched.get(at.0).and_then(|s| s.get(at.1)).cloned().unwrap_or_default();
-    let kind = kind(&step.check, result.verdict);
-    let signature = |rules: Vec<&'static str>| Signature { rules, verdict: result.verdict, kind: kind.clone() };
+    let at = step
+        .line
+        .checked_sub(1)
+        .and_then(|line| origin.get(line).copied().flatten())
+        .unwrap_or((0, 0));
+    let touched = touched.get(at.0).and_then(|s| s.get(at.1)).cloned().unwrap_or_default();
+    // BLOCKED only says that the runner charges the difference to another
+    // rule than the example's; here there is no example's rule yet.
+    let verdict = if result.verdict == Verdict::Blocked { Verdict::Failed } else { result.verdict };
+    let (kind, cause_rules) = kind(&step.check, result.verdict);
+    let core = core_rules(&touched.core, cause_rules);
+    let mut with_writing = core.clone();
+    with_writing.extend(touched.written.iter().filter(|r| !core.contains(r)));
+    let signature = |rules: Vec<&'static str>| Signature { rules, verdict, kind: kind.clone() };
     Some(Deviation {
         at,
-        core: signature(rules.core.clone()),
-        signature: signature(rules.signature_rules()),
+        core: signature(core),
+        signature: signature(with_writing),
         expected: step.check.expected.clone(),
         actual: step.check.actual.clone(),
         headline: step.check.headline().unwrap_or_default(),
     })
 }
 
-/// The kind of difference: of the finding that decided the step.
-fn kind(check: &Check, verdict: Verdict) -> String {
+/// The rules a deviation is about. What the request carries decides
+/// first (a character that is not UTF-8, or one cut by a read, is the
+/// mistake whatever the command); then a mistake the runner knows by its
+/// cause (merged pipelining is TRANS-3's whatever the requests); else the
+/// command's rule for the reference's answer.
+fn core_rules(touched: &[&'static str], cause_rules: &'static [&'static str]) -> Vec<&'static str> {
+    let content: Vec<&'static str> =
+        touched.iter().copied().filter(|r| ["TRANS-6", "TRANS-7"].contains(r)).collect();
+    if !content.is_empty() {
+        return content;
+    }
+    if !cause_rules.is_empty() {
+        return cause_rules.to_vec();
+    }
+    touched.to_vec()
+}
+
+/// The kind of difference, of the finding that decided the step, and the
+/// rules of its cause when the runner knows one.
+fn kind(check: &Check, verdict: Verdict) -> (String, &'static [&'static str]) {
     let Some(finding) = check.findings.iter().find(|f| f.severity == verdict) else {
-        return verdict.as_str().to_lowercase();
+        return (verdict.as_str().to_lowercase(), &[]);
     };
-    if let Some(cause) = finding.cause {
-        return cause.id().to_owned();
-    }
-    if finding.wording {
-        return "wording".into();
-    }
     let message = &finding.message;
     if message.contains("closed the connection") {
-        return "closed".into();
+        // After an error reply or not: a close.
+        return ("closed".into(), &[]);
     }
-    if message.starts_with("no reply within") {
-        return "no reply".into();
+    if let Some(cause) = finding.cause {
+        return (cause.id().to_owned(), cause.rules());
     }
-    if message.starts_with("an incomplete reply") {
-        return "incomplete reply".into();
-    }
-    if !finding.path.is_empty() {
+    let kind = if finding.wording {
+        "wording".into()
+    } else if message.starts_with("no reply within") {
+        "no reply".into()
+    } else if message.starts_with("an incomplete reply") {
+        "incomplete reply".into()
+    } else if !finding.path.is_empty() {
         // `.messages.messi[0].msg` → `.messages`: the key, not the data.
         let rest = &finding.path[1..];
         let end = rest.find(['.', '[']).unwrap_or(rest.len());
-        return format!("wrong {}{}", &finding.path[..1], &rest[..end]);
-    }
-    if verdict == Verdict::Error {
-        return "could not run".into();
-    }
-    "other".into()
+        format!("wrong {}{}", &finding.path[..1], &rest[..end])
+    } else if verdict == Verdict::Error {
+        "could not run".into()
+    } else {
+        "other".into()
+    };
+    (kind, &[])
 }
 
 #[cfg(test)]
@@ -112,7 +143,12 @@ mod tests {
     use crate::spec::{Kind, Level};
 
     fn result(verdict: Verdict, line: usize, finding: Finding) -> CaseResult {
-        let check = Check { findings: vec![finding], expected: "e".into(), actual: "a".into(), ..Check::default() };
+        let check = Check {
+            findings: vec![finding],
+            expected: "e".into(),
+            actual: "a".into(),
+            ..Check::default()
+        };
         CaseResult {
             id: "X-1.1".into(),
             rule: "X-1".into(),
@@ -131,16 +167,31 @@ mod tests {
     fn touched() -> Vec<Vec<Touched>> {
         vec![vec![
             Touched { core: vec!["AUTH-1"], ..Touched::default() },
-            Touched { core: vec!["ERR-3", "LOGOUT-4"], written: vec!["TRANS-3"], context: vec!["TRANS-1"] },
+            Touched {
+                core: vec!["ERR-3", "LOGOUT-4"],
+                written: vec!["TRANS-3"],
+                context: vec!["TRANS-1"],
+            },
         ]]
     }
 
     #[test]
     fn the_signature_is_the_rules_and_the_kind_not_the_data() {
         let origin = [None, Some((0, 0)), Some((0, 0)), Some((0, 1))];
-        let a = result(Verdict::Failed, 4, Finding::new(Verdict::Failed, ".messages.messi[0].msg", "other text \"a\""));
-        let b = result(Verdict::Failed, 4, Finding::new(Verdict::Failed, ".messages.lineker[2].msg", "other text \"b\""));
-        let (a, b) = (deviation(&a, &origin, &touched()).unwrap(), deviation(&b, &origin, &touched()).unwrap());
+        let a = result(
+            Verdict::Failed,
+            4,
+            Finding::new(Verdict::Failed, ".messages.messi[0].msg", "other text \"a\""),
+        );
+        let b = result(
+            Verdict::Failed,
+            4,
+            Finding::new(Verdict::Failed, ".messages.lineker[2].msg", "other text \"b\""),
+        );
+        let (a, b) = (
+            deviation(&a, &origin, &touched()).unwrap(),
+            deviation(&b, &origin, &touched()).unwrap(),
+        );
         assert_eq!(a.at, (0, 1));
         assert_eq!(a.signature, b.signature);
         assert_eq!(a.signature.to_string(), "ERR-3 LOGOUT-4 TRANS-3 FAILED: wrong .messages");
@@ -150,10 +201,22 @@ mod tests {
     #[test]
     fn silence_and_a_close_are_kinds_of_their_own() {
         let origin = [None, Some((0, 0)), Some((0, 0))];
-        let closed = result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "the server closed the connection C1 instead of replying"));
-        let silent = result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "no reply within 2 s"));
+        let closed = result(
+            Verdict::Failed,
+            3,
+            Finding::new(
+                Verdict::Failed,
+                "",
+                "the server closed the connection C1 instead of replying",
+            ),
+        );
+        let silent =
+            result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "no reply within 2 s"));
         assert_eq!(deviation(&closed, &origin, &touched()).unwrap().core.kind, "closed");
-        assert_eq!(deviation(&silent, &origin, &touched()).unwrap().signature.to_string(), "AUTH-1 FAILED: no reply");
+        assert_eq!(
+            deviation(&silent, &origin, &touched()).unwrap().signature.to_string(),
+            "AUTH-1 FAILED: no reply"
+        );
         let ok = result(Verdict::Ok, 3, Finding::new(Verdict::Ok, "", ""));
         assert_eq!(deviation(&ok, &origin, &touched()), None);
     }

@@ -29,13 +29,6 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
-    /// The rules a deviation is reported under.
-    pub(crate) fn signature_rules(&self) -> Vec<&'static str> {
-        let mut rules = self.core.clone();
-        rules.extend(&self.written);
-        rules
-    }
-
     fn all(&self) -> impl Iterator<Item = &&'static str> {
         self.core.iter().chain(&self.written).chain(&self.context)
     }
@@ -65,7 +58,8 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
         };
         let mut start = 0;
         for (r, request) in step.requests.iter().enumerate() {
-            let reply = replies.get(s).and_then(|v| v.get(r)).cloned().flatten().unwrap_or(Value::Null);
+            let reply =
+                replies.get(s).and_then(|v| v.get(r)).cloned().flatten().unwrap_or(Value::Null);
             let mut t = Touched::default();
             t.core = command_rules(request, &reply, inbox_had_mail);
             let bytes = flat(request);
@@ -78,7 +72,24 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
             if step.pieces().len() > 1 {
                 t.written.push("TRANS-4");
             }
-            t.context.push("TRANS-1");
+            t.context.extend(["TRANS-1", "TRANS-2", "JSON-1"]);
+            if reply.to_string().contains("\\u") || !reply.to_string().is_ascii() {
+                t.context.push("JSON-2");
+            }
+            let entries = |key: &str| match reply.get(key) {
+                Some(Value::Array(a)) => a.len(),
+                Some(Value::Object(o)) => o.len(),
+                _ => 0,
+            };
+            match (request.command(), ok(&reply)) {
+                ("send", true) => t.context.push("SEND-4"),
+                ("list", true) if entries("messages") > 1 => t.context.push("LIST-2"),
+                ("inbox", true) if entries("messages") > 1 => t.context.push("INBOX-4"),
+                _ => {}
+            }
+            if request.command() == "list" && ok(&reply) && !logged_out.is_empty() {
+                t.context.push("LIST-4");
+            }
             if error_on.contains(&step.conn) {
                 t.context.push("TRANS-5");
             }
@@ -91,7 +102,8 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
                 }
             }
             if request.command() == "inbox" && ok(&reply) {
-                let has_mail = reply.get("messages").and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+                let has_mail =
+                    reply.get("messages").and_then(Value::as_object).is_some_and(|m| !m.is_empty());
                 inbox_had_mail |= has_mail;
             }
             if let (Request::Logout { token: Tok::Of(id), .. }, true) = (request, ok(&reply)) {
@@ -119,8 +131,16 @@ fn command_rules(request: &Request, reply: &Value, inbox_had_mail: bool) -> Vec<
             Ok(line) => {
                 let word = line.split(' ').next().unwrap_or("");
                 if ["auth", "send", "inbox", "list", "logout"].contains(&word) {
-                    vec!["ERR-2"]
-                } else if ["auth", "send", "inbox", "list", "logout"].contains(&word.to_lowercase().as_str()) {
+                    if text == "--Protocol Tidak Benar" {
+                        vec!["ERR-2"]
+                    } else if line.contains("  ") {
+                        vec!["FIELD-1"]
+                    } else {
+                        vec!["FIELD-3"]
+                    }
+                } else if ["auth", "send", "inbox", "list", "logout"]
+                    .contains(&word.to_lowercase().as_str())
+                {
                     vec!["FIELD-4"]
                 } else {
                     vec!["ERR-1"]
@@ -131,12 +151,13 @@ fn command_rules(request: &Request, reply: &Value, inbox_had_mail: bool) -> Vec<
         Request::Auth { .. } if ok(reply) => vec!["AUTH-1"],
         Request::Auth { .. } if text == "Password Salah" => vec!["AUTH-3"],
         Request::Auth { .. } => vec!["AUTH-2"],
-        _ if bad_token && request.command() == "logout" => vec!["ERR-3", "LOGOUT-4"],
+        _ if bad_token && request.command() == "logout" => vec!["LOGOUT-4", "ERR-3"],
         _ if bad_token => vec!["ERR-3"],
         Request::Send { .. } if ok(reply) => vec!["SEND-1"],
         Request::Send { .. } => vec!["SEND-2"],
         Request::Inbox { .. } => {
-            let empty = reply.get("messages").and_then(Value::as_object).is_some_and(|m| m.is_empty());
+            let empty =
+                reply.get("messages").and_then(Value::as_object).is_some_and(|m| m.is_empty());
             let mut rules = vec![if empty { "INBOX-2" } else { "INBOX-1" }];
             if inbox_had_mail {
                 rules.push("INBOX-3");
@@ -167,7 +188,8 @@ fn across_read(bytes: &[u8], cuts: &[usize], start: usize) -> bool {
     let Ok(text) = std::str::from_utf8(bytes) else { return false };
     text.char_indices().filter(|(_, c)| c.len_utf8() > 1).any(|(i, c)| {
         let inside = |at: usize| i < at && at < i + c.len_utf8();
-        READ_SIZES.iter().any(|n| inside(*n)) || cuts.iter().any(|cut| inside(cut.saturating_sub(start)) && *cut > start)
+        READ_SIZES.iter().any(|n| inside(*n))
+            || cuts.iter().any(|cut| inside(cut.saturating_sub(start)) && *cut > start)
     })
 }
 
@@ -189,7 +211,9 @@ impl Coverage {
     pub(crate) fn table<'a>(&self, spec: &'a Spec) -> Vec<(&'a str, Level, usize, usize)> {
         spec.rules
             .iter()
-            .filter(|rule| spec.examples.iter().filter(|e| e.rule == rule.id).all(|e| e.kind == Kind::Server))
+            .filter(|rule| {
+                spec.examples.iter().filter(|e| e.rule == rule.id).all(|e| e.kind == Kind::Server)
+            })
             .map(|rule| {
                 let examples = spec.examples.iter().filter(|e| e.rule == rule.id).count();
                 let explored = self.explored.get(&rule.id).copied().unwrap_or(0);
@@ -201,9 +225,13 @@ impl Coverage {
     /// The coverage as text: one line per rule, and the rules no step reached.
     pub(crate) fn render(&self, spec: &Spec) -> String {
         let table = self.table(spec);
-        let mut out = String::from("Coverage (server rules: examples in the spec, requests explored)\n");
+        let mut out =
+            String::from("Coverage (server rules: examples in the spec, requests explored)\n");
         for (rule, level, examples, explored) in &table {
-            out.push_str(&format!("  {rule:<10} {:<6} {examples:>3} examples {explored:>7} explored\n", level.as_str()));
+            out.push_str(&format!(
+                "  {rule:<10} {:<6} {examples:>3} examples {explored:>7} explored\n",
+                level.as_str()
+            ));
         }
         let none: Vec<&str> = table.iter().filter(|r| r.3 == 0).map(|r| r.0).collect();
         if none.is_empty() {
@@ -236,23 +264,50 @@ mod tests {
 
     #[test]
     fn rules_follow_the_reference_answer_and_the_writing() {
-        let auth = |pw: &str| Request::Auth { id: 1, user: b"messi".to_vec(), password: pw.into(), trail: false };
+        let auth = |pw: &str| Request::Auth {
+            id: 1,
+            user: b"messi".to_vec(),
+            password: pw.into(),
+            trail: false,
+        };
         let session = Session {
             steps: vec![
                 step(1, vec![auth("salah"), auth("surabaya")], Write::Whole),
-                step(2, vec![Request::Logout { token: Tok::Never, trail: true }], Write::Cut(vec![3])),
-                step(1, vec![Request::Auth { id: 2, user: format!("{}é", "x".repeat(26)).into(), password: b"p".to_vec(), trail: false }], Write::Whole),
+                step(
+                    2,
+                    vec![Request::Logout { token: Tok::Never, trail: true }],
+                    Write::Cut(vec![3]),
+                ),
+                step(
+                    1,
+                    vec![Request::Auth {
+                        id: 2,
+                        user: format!("{}é", "x".repeat(26)).into(),
+                        password: b"p".to_vec(),
+                        trail: false,
+                    }],
+                    Write::Whole,
+                ),
             ],
         };
         let replies = vec![
-            vec![Some(json!({"status": "ERROR", "message": "Password Salah"})), Some(json!({"status": "OK", "tokenid": "t"}))],
+            vec![
+                Some(json!({"status": "ERROR", "message": "Password Salah"})),
+                Some(json!({"status": "OK", "tokenid": "t"})),
+            ],
             vec![Some(json!({"status": "ERROR", "message": "Informasi tidak ditemukan"}))],
             vec![Some(json!({"status": "ERROR", "message": "User Tidak Ada"}))],
         ];
         let t = touched(&session, &replies);
-        assert_eq!(t[0][0].signature_rules(), ["AUTH-3", "TRANS-3"]);
+        assert_eq!(
+            (t[0][0].core.as_slice(), t[0][0].written.as_slice()),
+            (&["AUTH-3"][..], &["TRANS-3"][..])
+        );
         assert_eq!(t[0][1].core, ["AUTH-1"]);
-        assert_eq!(t[1][0].signature_rules(), ["ERR-3", "LOGOUT-4", "TRANS-4"]);
+        assert_eq!(
+            (t[1][0].core.as_slice(), t[1][0].written.as_slice()),
+            (&["LOGOUT-4", "ERR-3"][..], &["TRANS-4"][..])
+        );
         assert!(t[1][0].context.contains(&"TRANS-8"));
         // "auth " + 26 bytes: é at offsets 31 and 32.
         assert_eq!(t[2][0].core, ["AUTH-2", "TRANS-7"]);
@@ -276,15 +331,21 @@ mod tests {
     fn coverage_counts_and_names_the_rules_not_reached() {
         let spec = crate::spec::parse(crate::spec::PROTOCOL_MD).expect("the spec parses");
         let mut coverage = Coverage::default();
-        let session = Session { steps: vec![step(1, vec![Request::Raw(b"xyzzy".to_vec())], Write::Whole)] };
-        let replies = vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"}))]];
+        let session =
+            Session { steps: vec![step(1, vec![Request::Raw(b"xyzzy".to_vec())], Write::Whole)] };
+        let replies =
+            vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"}))]];
         coverage.add(&touched(&session, &replies));
         coverage.add(&touched(&session, &replies));
         let table = coverage.table(&spec);
         let err1 = table.iter().find(|r| r.0 == "ERR-1").expect("ERR-1");
         assert_eq!(err1.3, 2);
         assert!(err1.2 > 0);
-        assert!(coverage.json(&spec)["not_reached"].as_array().unwrap().iter().any(|r| r == "AUTH-1"));
+        assert!(coverage.json(&spec)["not_reached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "AUTH-1"));
         assert!(!table.iter().any(|r| r.0.starts_with("CLI-")));
     }
 }

@@ -26,7 +26,12 @@ pub(crate) struct Rendered {
 
 /// Writes `session` as the example `id` (`AUTH-2.1`), with the
 /// reference's `replies` (one per request, step by step).
-pub(crate) fn render(session: &Session, replies: &[Vec<Option<Value>>], id: &str, level: Level) -> Rendered {
+pub(crate) fn render(
+    session: &Session,
+    replies: &[Vec<Option<Value>>],
+    id: &str,
+    level: Level,
+) -> Rendered {
     let mut lines = vec![format!("```example {id} {}", level.as_str())];
     let mut origin = vec![None];
     let mut conns: Vec<u32> = Vec::new();
@@ -53,7 +58,9 @@ pub(crate) fn render(session: &Session, replies: &[Vec<Option<Value>>], id: &str
                 line.push_str("\\x20");
             }
             lines.push(format!("C{conn}> {line}"));
-            while request_at + 1 < step.requests.len() && written >= request_len(&step.requests[..=request_at]) {
+            while request_at + 1 < step.requests.len()
+                && written >= request_len(&step.requests[..=request_at])
+            {
                 request_at += 1;
             }
             origin.push(Some((s, request_at)));
@@ -64,12 +71,17 @@ pub(crate) fn render(session: &Session, replies: &[Vec<Option<Value>>], id: &str
             let text = match reply {
                 Some(value) => {
                     let mut value = dollars(value);
-                    if let Request::Auth { id, .. } = request {
-                        if value.get("tokenid").is_some_and(Value::is_string) {
-                            let name = format!("T{}", vars.len() + 1);
-                            value["tokenid"] = Value::from(format!("${{{name}:uuid}}"));
-                            vars.push((*id, name));
-                        }
+                    if value.get("tokenid").is_some_and(Value::is_string) {
+                        // A login's token is bound to use later; any other
+                        // (a login written as raw bytes) to nothing.
+                        value["tokenid"] = Value::from(match request {
+                            Request::Auth { id, .. } => {
+                                let name = format!("T{}", vars.len() + 1);
+                                vars.push((*id, name.clone()));
+                                format!("${{{name}:uuid}}")
+                            }
+                            _ => "${_:uuid}".to_owned(),
+                        });
                     }
                     format!("C{conn}< {}", python_json(&value))
                 }
@@ -118,7 +130,9 @@ fn dollars(value: Value) -> Value {
     match value {
         Value::String(s) => Value::String(s.replace('$', "$$")),
         Value::Array(items) => Value::Array(items.into_iter().map(dollars).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, dollars(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, dollars(v))).collect())
+        }
         other => other,
     }
 }
@@ -136,13 +150,22 @@ mod tests {
             steps: vec![
                 Step {
                     conn: 3,
-                    requests: vec![Request::Auth { id: 4, user: b"messi".to_vec(), password: b"surabaya".to_vec(), trail: true }],
+                    requests: vec![Request::Auth {
+                        id: 4,
+                        user: b"messi".to_vec(),
+                        password: b"surabaya".to_vec(),
+                        trail: true,
+                    }],
                     write: Write::Whole,
                 },
                 Step {
                     conn: 1,
                     requests: vec![
-                        Request::Send { token: Tok::Of(4), to: b"messi".to_vec(), text: "a $ é".into() },
+                        Request::Send {
+                            token: Tok::Of(4),
+                            to: b"messi".to_vec(),
+                            text: "a $ é".into(),
+                        },
                         Request::Logout { token: Tok::Mangled(9), trail: false },
                     ],
                     write: Write::Cut(vec![2, 53]),
@@ -178,7 +201,17 @@ mod tests {
         );
         assert_eq!(
             rendered.origin,
-            vec![None, Some((0, 0)), Some((0, 0)), Some((1, 0)), Some((1, 0)), Some((1, 0)), Some((1, 0)), Some((1, 1)), None]
+            vec![
+                None,
+                Some((0, 0)),
+                Some((0, 0)),
+                Some((1, 0)),
+                Some((1, 0)),
+                Some((1, 0)),
+                Some((1, 0)),
+                Some((1, 1)),
+                None
+            ]
         );
     }
 
@@ -191,7 +224,8 @@ mod tests {
         assert_eq!(example.rule, "SEND-1");
         assert_eq!(example.steps.len(), 7);
         assert_eq!(example.connections(), vec![1, 2]);
-        let writes = example.steps.iter().filter(|s| matches!(s.action, Action::Send { .. })).count();
+        let writes =
+            example.steps.iter().filter(|s| matches!(s.action, Action::Send { .. })).count();
         assert_eq!(writes, 4);
     }
 }

@@ -76,7 +76,13 @@ struct Gen<'a> {
 
 /// Generates session `index` of the run with `seed`.
 pub(crate) fn session(seed: u64, index: u64, users: &Users) -> Session {
-    let mut g = Gen { rng: Rng::for_session(seed, index), users, logins: Vec::new(), pending: Vec::new(), next_id: 1 };
+    let mut g = Gen {
+        rng: Rng::for_session(seed, index),
+        users,
+        logins: Vec::new(),
+        pending: Vec::new(),
+        next_id: 1,
+    };
     let steps = 2 + g.rng.below(8);
     let conns = 1 + g.rng.below(3) as u32;
     let mut session = Session::default();
@@ -189,15 +195,18 @@ impl Gen<'_> {
     }
 
     fn raw(&mut self) -> Request {
-        let raw: &[u8] = match self.rng.below(6) {
-            0 => b"xyzzy",
-            1 => b"AUTH messi surabaya",
-            2 => b"auth messi",
-            3 => b"send",
-            4 => b"inbox",
-            _ => b"auth \xff\xfe surabaya",
+        let (name, password) = self.users.0[self.rng.below(self.users.0.len())].clone();
+        let raw = match self.rng.below(8) {
+            0 => b"xyzzy".to_vec(),
+            1 => format!("{} {name} {password}", "AUTH").into_bytes(),
+            2 => format!("auth {name}").into_bytes(),
+            3 => b"send".to_vec(),
+            4 => b"inbox".to_vec(),
+            5 => format!("auth {name} {password} lebih").into_bytes(),
+            6 => format!("auth  {name} {password}").into_bytes(),
+            _ => b"auth \xff\xfe surabaya".to_vec(),
         };
-        Request::Raw(raw.to_vec())
+        Request::Raw(raw)
     }
 
     /// How a step of `len` bytes is written.
@@ -205,7 +214,8 @@ impl Gen<'_> {
         match self.rng.below(10) {
             0..=5 => Write::Whole,
             6..=7 if len > 1 => {
-                let mut cuts: Vec<usize> = (0..1 + self.rng.below(3)).map(|_| 1 + self.rng.below(len - 1)).collect();
+                let mut cuts: Vec<usize> =
+                    (0..1 + self.rng.below(3)).map(|_| 1 + self.rng.below(len - 1)).collect();
                 cuts.sort_unstable();
                 cuts.dedup();
                 Write::Cut(cuts)
@@ -260,7 +270,9 @@ mod tests {
         assert!(steps.iter().any(|s| s.requests.len() > 1), "no pipelining");
         assert!(steps.iter().any(|s| s.conn > 1), "one connection only");
         assert!(steps.iter().any(|s| matches!(&s.write, Write::Cut(c) if c.contains(&32))));
-        assert!(requests.iter().any(|r| matches!(r, Request::Raw(b) if std::str::from_utf8(b).is_err())));
+        assert!(requests
+            .iter()
+            .any(|r| matches!(r, Request::Raw(b) if std::str::from_utf8(b).is_err())));
     }
 
     #[test]

@@ -24,12 +24,30 @@ pub(crate) enum Tok {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Request {
     /// `auth USER PASSWORD`; `id` names the token it may issue.
-    Auth { id: u32, user: Vec<u8>, password: Vec<u8>, trail: bool },
+    Auth {
+        id: u32,
+        user: Vec<u8>,
+        password: Vec<u8>,
+        trail: bool,
+    },
     /// `send TOKEN TO TEXT`.
-    Send { token: Tok, to: Vec<u8>, text: Vec<u8> },
-    Inbox { token: Tok, trail: bool },
-    List { token: Tok, trail: bool },
-    Logout { token: Tok, trail: bool },
+    Send {
+        token: Tok,
+        to: Vec<u8>,
+        text: Vec<u8>,
+    },
+    Inbox {
+        token: Tok,
+        trail: bool,
+    },
+    List {
+        token: Tok,
+        trail: bool,
+    },
+    Logout {
+        token: Tok,
+        trail: bool,
+    },
     /// Anything else: an unknown command, missing fields, bytes that are
     /// not UTF-8. Written as it is, `\r\n` added.
     Raw(Vec<u8>),
@@ -191,7 +209,10 @@ impl Step {
                         }
                     }
                     if start < bytes.len() {
-                        pieces.last_mut().expect("a piece").push(Part::Lit(bytes[start..].to_vec()));
+                        pieces
+                            .last_mut()
+                            .expect("a piece")
+                            .push(Part::Lit(bytes[start..].to_vec()));
                     }
                     offset += bytes.len();
                 }
@@ -235,11 +256,7 @@ mod tests {
         // token and moves to its end, where the cut at 42 already is.
         assert_eq!(
             step.pieces(),
-            vec![
-                vec![lit(b"in")],
-                vec![lit(b"box "), Part::Token(Tok::Of(1))],
-                vec![lit(b"\r\n")],
-            ]
+            vec![vec![lit(b"in")], vec![lit(b"box "), Part::Token(Tok::Of(1))], vec![lit(b"\r\n")],]
         );
     }
 

@@ -13,23 +13,34 @@ use std::future::Future;
 use super::session::{Request, Session, Step, Write};
 
 /// Shrinks `session` while `still` says a candidate shows the same
-/// deviation, trying at most `max_tries` candidates. Returns the smallest
-/// session found and the number of tries.
-pub(crate) async fn shrink<F, Fut>(session: Session, max_tries: usize, mut still: F) -> (Session, usize)
+/// deviation, trying at most `max_tries` candidates. `still` is asked
+/// about up to `batch` candidates at once (it may run them in parallel)
+/// and answers for each; the first that keeps the deviation wins, so the
+/// result does not depend on `batch`. Returns the smallest session found
+/// and the number of tries.
+pub(crate) async fn shrink<F, Fut>(
+    session: Session,
+    max_tries: usize,
+    batch: usize,
+    mut still: F,
+) -> (Session, usize)
 where
-    F: FnMut(Session) -> Fut,
-    Fut: Future<Output = bool>,
+    F: FnMut(Vec<Session>) -> Fut,
+    Fut: Future<Output = Vec<bool>>,
 {
     let mut best = session;
     let mut tries = 0;
     'better: loop {
-        for candidate in candidates(&best) {
-            if tries >= max_tries {
+        let all = candidates(&best);
+        for chunk in all.chunks(batch.max(1)) {
+            let chunk = &chunk[..chunk.len().min(max_tries - tries)];
+            if chunk.is_empty() {
                 break 'better;
             }
-            tries += 1;
-            if still(candidate.clone()).await {
-                best = candidate;
+            tries += chunk.len();
+            let keeps = still(chunk.to_vec()).await;
+            if let Some(i) = keeps.iter().position(|k| *k) {
+                best = chunk[i].clone();
                 continue 'better;
             }
         }
@@ -64,7 +75,9 @@ pub(crate) fn candidates(s: &Session) -> Vec<Session> {
     conns.dedup();
     if conns.len() > 1 {
         for c in &conns {
-            out.push(Session { steps: s.steps.iter().filter(|st| st.conn != *c).cloned().collect() });
+            out.push(Session {
+                steps: s.steps.iter().filter(|st| st.conn != *c).cloned().collect(),
+            });
         }
     }
     for c in conns.iter().filter(|c| **c != 1) {
@@ -130,15 +143,31 @@ fn plainer_requests(request: &Request) -> Vec<Request> {
         }
         Request::Auth { id, user, password, trail } => {
             if *trail {
-                out.push(Request::Auth { id: *id, user: user.clone(), password: password.clone(), trail: false });
+                out.push(Request::Auth {
+                    id: *id,
+                    user: user.clone(),
+                    password: password.clone(),
+                    trail: false,
+                });
             }
             for shorter in shorter_texts(user) {
-                out.push(Request::Auth { id: *id, user: shorter, password: password.clone(), trail: *trail });
+                out.push(Request::Auth {
+                    id: *id,
+                    user: shorter,
+                    password: password.clone(),
+                    trail: *trail,
+                });
             }
         }
-        Request::Inbox { token, trail: true } => out.push(Request::Inbox { token: token.clone(), trail: false }),
-        Request::List { token, trail: true } => out.push(Request::List { token: token.clone(), trail: false }),
-        Request::Logout { token, trail: true } => out.push(Request::Logout { token: token.clone(), trail: false }),
+        Request::Inbox { token, trail: true } => {
+            out.push(Request::Inbox { token: token.clone(), trail: false })
+        }
+        Request::List { token, trail: true } => {
+            out.push(Request::List { token: token.clone(), trail: false })
+        }
+        Request::Logout { token, trail: true } => {
+            out.push(Request::Logout { token: token.clone(), trail: false })
+        }
         _ => {}
     }
     out
@@ -179,7 +208,9 @@ fn plainer_users(s: &Session) -> Vec<Session> {
         let mut renamed = s.clone();
         for request in renamed.steps.iter_mut().flat_map(|st| &mut st.requests) {
             match request {
-                Request::Auth { user, .. } | Request::Send { to: user, .. } if user == name => *user = first.clone(),
+                Request::Auth { user, .. } | Request::Send { to: user, .. } if user == name => {
+                    *user = first.clone()
+                }
                 _ => {}
             }
         }
@@ -211,22 +242,55 @@ mod tests {
         Session {
             steps: vec![
                 step(1, vec![auth(1, "messi")], Write::Whole),
-                step(2, vec![auth(2, "lineker"), Request::List { token: Tok::Of(2), trail: true }], Write::Cut(vec![3, 9])),
-                step(1, vec![Request::Send { token: Tok::Of(1), to: b"lineker".to_vec(), text: "halo é apa kabar".into() }], Write::Whole),
-                step(3, vec![Request::Inbox { token: Tok::Of(2), trail: true }, Request::Logout { token: Tok::Never, trail: true }], Write::Cut(vec![5])),
+                step(
+                    2,
+                    vec![auth(2, "lineker"), Request::List { token: Tok::Of(2), trail: true }],
+                    Write::Cut(vec![3, 9]),
+                ),
+                step(
+                    1,
+                    vec![Request::Send {
+                        token: Tok::Of(1),
+                        to: b"lineker".to_vec(),
+                        text: "halo é apa kabar".into(),
+                    }],
+                    Write::Whole,
+                ),
+                step(
+                    3,
+                    vec![
+                        Request::Inbox { token: Tok::Of(2), trail: true },
+                        Request::Logout { token: Tok::Never, trail: true },
+                    ],
+                    Write::Cut(vec![5]),
+                ),
                 step(1, vec![Request::List { token: Tok::Of(1), trail: false }], Write::Whole),
             ],
         }
     }
 
     fn has_bad_logout(s: &Session) -> bool {
-        s.steps.iter().flat_map(|st| &st.requests).any(|r| matches!(r, Request::Logout { token: Tok::Never, .. }))
+        s.steps
+            .iter()
+            .flat_map(|st| &st.requests)
+            .any(|r| matches!(r, Request::Logout { token: Tok::Never, .. }))
     }
 
     #[test]
     fn shrinks_to_the_one_request_that_shows_it() {
-        let (small, tries) = block_on(shrink(noisy(), 500, |s| std::future::ready(has_bad_logout(&s))));
-        assert_eq!(small, Session { steps: vec![step(1, vec![Request::Logout { token: Tok::Never, trail: false }], Write::Whole)] });
+        let (small, tries) = block_on(shrink(noisy(), 500, 1, |c| {
+            std::future::ready(c.iter().map(has_bad_logout).collect())
+        }));
+        assert_eq!(
+            small,
+            Session {
+                steps: vec![step(
+                    1,
+                    vec![Request::Logout { token: Tok::Never, trail: false }],
+                    Write::Whole
+                )]
+            }
+        );
         assert!(tries < 100, "{tries} tries");
     }
 
@@ -240,7 +304,13 @@ mod tests {
             let inbox = requests.iter().rposition(|r| matches!(r, Request::Inbox { .. }));
             matches!((send, inbox), (Some(s), Some(i)) if s < i)
         };
-        let (small, _) = block_on(shrink(noisy(), 500, |s| std::future::ready(needs(&s))));
+        let (small, _) = block_on(shrink(noisy(), 500, 1, |c| {
+            std::future::ready(c.iter().map(needs).collect())
+        }));
+        let (same, _) = block_on(shrink(noisy(), 500, 3, |c| {
+            std::future::ready(c.iter().map(needs).collect())
+        }));
+        assert_eq!(small, same, "the batch size changes nothing");
         assert_eq!(small.requests(), 2, "{small:?}");
         assert!(small.steps.iter().all(|st| st.conn == 1 && st.write == Write::Whole));
         let Request::Send { text, .. } = &small.steps[0].requests[0] else { panic!("{small:?}") };
@@ -250,9 +320,9 @@ mod tests {
     #[test]
     fn stops_when_the_tries_are_spent() {
         let mut calls = 0;
-        let (same, tries) = block_on(shrink(noisy(), 5, |_| {
-            calls += 1;
-            std::future::ready(false)
+        let (same, tries) = block_on(shrink(noisy(), 5, 2, |c| {
+            calls += c.len();
+            std::future::ready(vec![false; c.len()])
         }));
         assert_eq!((same, tries, calls), (noisy(), 5, 5));
     }
@@ -262,7 +332,15 @@ mod tests {
         let s = Session {
             steps: vec![
                 step(1, vec![auth(1, "messi"), auth(2, "lineker")], Write::Whole),
-                step(1, vec![Request::Send { token: Tok::Of(2), to: b"messi".to_vec(), text: b"x".to_vec() }], Write::Whole),
+                step(
+                    1,
+                    vec![Request::Send {
+                        token: Tok::Of(2),
+                        to: b"messi".to_vec(),
+                        text: b"x".to_vec(),
+                    }],
+                    Write::Whole,
+                ),
             ],
         };
         let renamed = plainer_users(&s);

@@ -59,7 +59,7 @@ const MAX_REPLY: usize = 1024 * 1024;
 
 /// The pause between two writes on one connection with no read between
 /// them, so that they reach the server as separate reads (TRANS-4).
-const WRITE_GAP: Duration = Duration::from_millis(30);
+pub(crate) const WRITE_GAP: Duration = Duration::from_millis(30);
 
 /// Knobs that apply to every case.
 #[derive(Debug, Clone)]
@@ -470,14 +470,14 @@ impl<'a> CaseRun<'a> {
 }
 
 /// A reference server in this process, for one case.
-struct InProcess {
-    addr: SocketAddr,
+pub(crate) struct InProcess {
+    pub(crate) addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<()>,
 }
 
 impl InProcess {
-    async fn start(users: &UserMap) -> std::io::Result<Self> {
+    pub(crate) async fn start(users: &UserMap) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SharedChat::new(users.directory()));
@@ -492,7 +492,7 @@ impl InProcess {
         Ok(Self { addr, shutdown: Some(tx), handle })
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
