@@ -64,11 +64,25 @@ pub(crate) fn deviation(
         .checked_sub(1)
         .and_then(|line| origin.get(line).copied().flatten())
         .unwrap_or((0, 0));
-    let touched = touched.get(at.0).and_then(|s| s.get(at.1)).cloned().unwrap_or_default();
+    let step_touched = touched.get(at.0).map(Vec::as_slice).unwrap_or_default();
+    let mut touched = step_touched.get(at.1).cloned().unwrap_or_default();
     // BLOCKED only says that the runner charges the difference to another
     // rule than the example's; here there is no example's rule yet.
     let verdict = if result.verdict == Verdict::Blocked { Verdict::Failed } else { result.verdict };
     let (kind, cause_rules) = kind(&step.check, result.verdict);
+    if kind == "closed" || kind == "no reply" {
+        // The connection ended or went silent while the step's requests
+        // were still to be answered: a later one of the same write (a
+        // character that is not UTF-8, one cut by a read) may be the cause.
+        for later in step_touched.iter().skip(at.1 + 1) {
+            let content = later.core.iter().filter(|r| ["TRANS-6", "TRANS-7"].contains(r));
+            for rule in content {
+                if !touched.core.contains(rule) {
+                    touched.core.push(rule);
+                }
+            }
+        }
+    }
     let core = core_rules(&touched.core, cause_rules);
     let mut with_writing = core.clone();
     with_writing.extend(touched.written.iter().filter(|r| !core.contains(r)));
@@ -196,6 +210,47 @@ mod tests {
         assert_eq!(a.signature, b.signature);
         assert_eq!(a.signature.to_string(), "ERR-3 LOGOUT-4 TRANS-3 FAILED: wrong .messages");
         assert_eq!(a.core.rules, ["ERR-3", "LOGOUT-4"]);
+    }
+
+    #[test]
+    fn a_character_not_utf8_decides_whatever_the_command_even_later_in_the_write() {
+        let touched = vec![vec![
+            Touched { core: vec!["LIST-1"], written: vec!["TRANS-3"], ..Touched::default() },
+            Touched { core: vec!["TRANS-6"], written: vec!["TRANS-3"], ..Touched::default() },
+        ]];
+        let origin = [None, Some((0, 0)), Some((0, 0)), Some((0, 1))];
+        let closed = result(
+            Verdict::Failed,
+            2,
+            Finding::new(
+                Verdict::Failed,
+                "",
+                "the server closed the connection C1 instead of replying",
+            ),
+        );
+        let d = deviation(&closed, &origin, &touched).unwrap();
+        assert_eq!(d.core.to_string(), "TRANS-6 FAILED: closed");
+        assert_eq!(d.signature.to_string(), "TRANS-6 TRANS-3 FAILED: closed");
+        let wrong = result(Verdict::Failed, 2, Finding::new(Verdict::Failed, ".status", "x"));
+        assert_eq!(deviation(&wrong, &origin, &touched).unwrap().core.rules, ["LIST-1"]);
+    }
+
+    #[test]
+    fn a_known_cause_names_its_own_rule() {
+        let origin = [None, Some((0, 0)), Some((0, 0))];
+        let merged = Finding::new(
+            Verdict::Failed,
+            "",
+            "no reply within 2 s; the last write held 2 requests",
+        )
+        .because(crate::conform::cause::Cause::MergedPipelining);
+        let d = deviation(
+            &result(Verdict::Blocked, 2, Finding { severity: Verdict::Blocked, ..merged }),
+            &origin,
+            &touched(),
+        )
+        .unwrap();
+        assert_eq!(d.core.to_string(), "TRANS-3 FAILED: merged-pipelining");
     }
 
     #[test]

@@ -60,8 +60,10 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
         for (r, request) in step.requests.iter().enumerate() {
             let reply =
                 replies.get(s).and_then(|v| v.get(r)).cloned().flatten().unwrap_or(Value::Null);
-            let mut t = Touched::default();
-            t.core = command_rules(request, &reply, inbox_had_mail);
+            let mut t = Touched {
+                core: command_rules(request, &reply, inbox_had_mail),
+                ..Touched::default()
+            };
             let bytes = flat(request);
             if std::str::from_utf8(&bytes).is_ok() && across_read(&bytes, &cuts, start) {
                 t.core.push("TRANS-7");
@@ -175,7 +177,7 @@ fn flat(request: &Request) -> Vec<u8> {
     for part in request.parts() {
         match part {
             Part::Lit(b) => bytes.extend(b),
-            Part::Token(_) => bytes.extend(std::iter::repeat_n(b't', TOKEN_LEN)),
+            Part::Token(_) => bytes.extend([b't'; TOKEN_LEN]),
         }
     }
     bytes

@@ -138,7 +138,7 @@ impl Gen<'_> {
         // An unknown user; sometimes with a character across a read size.
         let user = if self.rng.chance(50) {
             let at = *self.rng.pick(&READ_SIZES);
-            across(b"auth ", at, *self.rng.pick(&WIDE))
+            across(b"auth ", at, self.rng.pick::<&str>(&WIDE))
         } else {
             let mut user = b"pogba".to_vec();
             if self.rng.chance(30) {
@@ -178,7 +178,7 @@ impl Gen<'_> {
             let mut head = format!("send {} ", "t".repeat(36)).into_bytes();
             head.extend_from_slice(to);
             head.push(b' ');
-            return across(&head, at, *self.rng.pick(&WIDE));
+            return across(&head, at, self.rng.pick::<&str>(&WIDE));
         }
         let mut text = Vec::new();
         for _ in 0..1 + self.rng.below(3) {

@@ -349,6 +349,10 @@ fn report(
         }
         files.push(path);
     }
+    for finding in found.findings.iter().filter(|f| !f.shrunk) {
+        // Found, but interrupted while it was being shrunk: as it was found.
+        say!("{}", finding.text(spec, seed));
+    }
     say!();
     say!("{}", found.coverage.render(spec));
     let replay = |path: &Path| {

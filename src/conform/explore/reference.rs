@@ -59,12 +59,14 @@ async fn drive(
     let mut tokens: BTreeMap<u32, String> = BTreeMap::new();
     let mut out = Vec::new();
     for step in &session.steps {
-        if !conns.contains_key(&step.conn) {
-            let stream = TcpStream::connect(addr).await.map_err(ReferenceError::Start)?;
-            let _ = stream.set_nodelay(true);
-            conns.insert(step.conn, Conn { stream, buffer: Vec::new(), dead: false });
-        }
-        let conn = conns.get_mut(&step.conn).expect("just inserted");
+        let conn = match conns.entry(step.conn) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let stream = TcpStream::connect(addr).await.map_err(ReferenceError::Start)?;
+                let _ = stream.set_nodelay(true);
+                entry.insert(Conn { stream, buffer: Vec::new(), dead: false })
+            }
+        };
         let pieces = step.pieces();
         for (i, piece) in pieces.iter().enumerate() {
             if i > 0 {
