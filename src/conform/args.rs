@@ -109,7 +109,7 @@ pub(super) struct ExploreArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     pub(super) jobs: Option<u64>,
     /// The most sessions tried while shrinking one finding.
-    #[arg(long, default_value_t = 150, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N")]
     pub(super) shrink_tries: usize,
     /// Write each finding to DIR as an example file that
     /// `conform server --examples FILE` replays.
@@ -118,8 +118,9 @@ pub(super) struct ExploreArgs {
     /// Also write the findings and the coverage as JSON to FILE (- for standard output).
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<PathBuf>,
-    /// How long to wait for any one reply of the server under test.
-    #[arg(long, default_value = "2", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
+    /// How long to wait for any one reply of the server under test (shorter
+    /// than `conform server`'s 2 s: a session that hangs is rerun while shrinking).
+    #[arg(long, default_value = "1", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub(super) timeout: Duration,
 }
 

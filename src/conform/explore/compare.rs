@@ -13,6 +13,7 @@
 //! [`matcher`]: crate::conform::matcher
 
 use super::coverage::Touched;
+use crate::conform::cause::Cause;
 use crate::conform::matcher::{Check, Verdict};
 use crate::conform::outcome::CaseResult;
 
@@ -69,11 +70,18 @@ pub(crate) fn deviation(
     // BLOCKED only says that the runner charges the difference to another
     // rule than the example's; here there is no example's rule yet.
     let verdict = if result.verdict == Verdict::Blocked { Verdict::Failed } else { result.verdict };
-    let (kind, cause_rules) = kind(&step.check, result.verdict);
-    if kind == "closed" || kind == "no reply" {
-        // The connection ended or went silent while the step's requests
-        // were still to be answered: a later one of the same write (a
-        // character that is not UTF-8, one cut by a read) may be the cause.
+    let (mut kind, mut cause_rules) = kind(&step.check, result.verdict);
+    if kind == "no reply" && at.1 > 0 {
+        // Silence after the first replies to one write: the requests
+        // that came together were taken as one (the runner says so only
+        // when the write was not cut).
+        kind = Cause::MergedPipelining.id().to_owned();
+        cause_rules = Cause::MergedPipelining.rules();
+    }
+    if kind == "closed" {
+        // The connection ended while the step's requests were still to
+        // be answered: a later one of the same write (a character that is
+        // not UTF-8, one cut by a read) may be the cause.
         for later in step_touched.iter().skip(at.1 + 1) {
             let content = later.core.iter().filter(|r| ["TRANS-6", "TRANS-7"].contains(r));
             for rule in content {
@@ -97,19 +105,19 @@ pub(crate) fn deviation(
     })
 }
 
-/// The rules a deviation is about. What the request carries decides
-/// first (a character that is not UTF-8, or one cut by a read, is the
-/// mistake whatever the command); then a mistake the runner knows by its
-/// cause (merged pipelining is TRANS-3's whatever the requests); else the
-/// command's rule for the reference's answer.
+/// The rules a deviation is about. A mistake the runner knows by its
+/// cause decides first (merged pipelining is TRANS-3's whatever the
+/// requests); then what the request carries (a character that is not
+/// UTF-8, or one cut by a read, is the mistake whatever the command);
+/// else the command's rule for the reference's answer.
 fn core_rules(touched: &[&'static str], cause_rules: &'static [&'static str]) -> Vec<&'static str> {
+    if !cause_rules.is_empty() {
+        return cause_rules.to_vec();
+    }
     let content: Vec<&'static str> =
         touched.iter().copied().filter(|r| ["TRANS-6", "TRANS-7"].contains(r)).collect();
     if !content.is_empty() {
         return content;
-    }
-    if !cause_rules.is_empty() {
-        return cause_rules.to_vec();
     }
     touched.to_vec()
 }
@@ -125,8 +133,12 @@ fn kind(check: &Check, verdict: Verdict) -> (String, &'static [&'static str]) {
         // After an error reply or not: a close.
         return ("closed".into(), &[]);
     }
-    if let Some(cause) = finding.cause {
-        return (cause.id().to_owned(), cause.rules());
+    match finding.cause {
+        // A guess from one case (a silent connection while another was
+        // answered); in a random session, silence is silence.
+        Some(Cause::OneConnectionAtATime) => return ("no reply".into(), &[]),
+        Some(cause) => return (cause.id().to_owned(), cause.rules()),
+        None => {}
     }
     let kind = if finding.wording {
         "wording".into()
@@ -251,6 +263,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.core.to_string(), "TRANS-3 FAILED: merged-pipelining");
+        // Silence on the second request of a write, the write cut or not.
+        let origin = [None, Some((0, 0)), Some((0, 0)), Some((0, 1))];
+        let silent =
+            result(Verdict::Failed, 4, Finding::new(Verdict::Failed, "", "no reply within 2 s"));
+        assert_eq!(
+            deviation(&silent, &origin, &touched()).unwrap().core.to_string(),
+            "TRANS-3 FAILED: merged-pipelining"
+        );
+        let guess = Finding::new(Verdict::Failed, "", "no reply within 2 s, while C2 is open")
+            .because(Cause::OneConnectionAtATime);
+        let origin = [None, Some((0, 0)), Some((0, 0))];
+        assert_eq!(
+            deviation(&result(Verdict::Failed, 2, guess), &origin, &touched())
+                .unwrap()
+                .core
+                .to_string(),
+            "AUTH-1 FAILED: no reply"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) struct Touched {
     pub(crate) written: Vec<&'static str>,
     /// The circumstances, counted for coverage only: TRANS-1, TRANS-5
     /// (after an error on the connection), TRANS-8 (another connection
-    /// open), LOGOUT-2 (a token logged out).
+    /// open), LOGOUT-2 (a token logged out), and the like.
     pub(crate) context: Vec<&'static str>,
 }
 
@@ -48,6 +48,7 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
     let mut out = Vec::new();
     let mut inbox_had_mail = false;
     let mut logged_out: Vec<u32> = Vec::new();
+    let mut live: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut error_on: Vec<u32> = Vec::new();
     let mut conns_seen: Vec<u32> = Vec::new();
     for (s, step) in session.steps.iter().enumerate() {
@@ -108,8 +109,47 @@ pub(crate) fn touched(session: &Session, replies: &[Vec<Option<Value>>]) -> Vec<
                     reply.get("messages").and_then(Value::as_object).is_some_and(|m| !m.is_empty());
                 inbox_had_mail |= has_mail;
             }
-            if let (Request::Logout { token: Tok::Of(id), .. }, true) = (request, ok(&reply)) {
-                logged_out.push(*id);
+            // Who is logged in how often: AUTH-4, LIST-3, LOGOUT-3, SEND-3.
+            let sessions_of = |user: &[u8], live: &[(u32, Vec<u8>)]| {
+                live.iter().filter(|(_, u)| u == user).count()
+            };
+            match (request, ok(&reply)) {
+                (Request::Auth { id, user, .. }, true) => {
+                    if sessions_of(user, &live) > 0 {
+                        t.context.push("AUTH-4");
+                    }
+                    live.push((*id, user.clone()));
+                }
+                (Request::Logout { token: Tok::Of(id), .. }, true) => {
+                    let user = live
+                        .iter()
+                        .find(|(l, _)| l == id)
+                        .map(|(_, u)| u.clone())
+                        .unwrap_or_default();
+                    if sessions_of(&user, &live) > 1 {
+                        t.context.push("LOGOUT-3");
+                    }
+                    live.retain(|(l, _)| l != id);
+                    logged_out.push(*id);
+                }
+                (Request::List { .. }, true)
+                    if live.iter().any(|(_, u)| sessions_of(u, &live) > 1) =>
+                {
+                    t.context.push("LIST-3");
+                }
+                (Request::Send { to, text, .. }, true) => {
+                    if sessions_of(to, &live) == 0 {
+                        t.context.push("SEND-3");
+                    }
+                    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b >= 0x80;
+                    if !text.first().is_some_and(plain)
+                        || !text.last().is_some_and(plain)
+                        || text.iter().any(|b| b.is_ascii_control())
+                    {
+                        t.context.push("SEND-6");
+                    }
+                }
+                _ => {}
             }
             if reply.get("status").and_then(Value::as_str) == Some("ERROR") {
                 error_on.push(step.conn);
@@ -160,10 +200,10 @@ fn command_rules(request: &Request, reply: &Value, inbox_had_mail: bool) -> Vec<
         Request::Inbox { .. } => {
             let empty =
                 reply.get("messages").and_then(Value::as_object).is_some_and(|m| m.is_empty());
-            let mut rules = vec![if empty { "INBOX-2" } else { "INBOX-1" }];
-            if inbox_had_mail {
-                rules.push("INBOX-3");
-            }
+            // After a read that took mail away, what a second read shows
+            // is INBOX-3's business first.
+            let mut rules = if inbox_had_mail { vec!["INBOX-3"] } else { Vec::new() };
+            rules.push(if empty { "INBOX-2" } else { "INBOX-1" });
             rules
         }
         Request::List { .. } => vec!["LIST-1"],
@@ -184,14 +224,20 @@ fn flat(request: &Request) -> Vec<u8> {
 }
 
 /// Whether a multi-byte character of the request lies across a read size
-/// (counted from the request's start) or across a cut of the step's
-/// writes (`start` is where the request begins in the step).
+/// (a multiple of one, counted from the request's start or from the
+/// step's, where a server's reads start when requests come together) or
+/// across a cut of the step's writes (`start` is where the request begins
+/// in the step).
 fn across_read(bytes: &[u8], cuts: &[usize], start: usize) -> bool {
     let Ok(text) = std::str::from_utf8(bytes) else { return false };
     text.char_indices().filter(|(_, c)| c.len_utf8() > 1).any(|(i, c)| {
-        let inside = |at: usize| i < at && at < i + c.len_utf8();
-        READ_SIZES.iter().any(|n| inside(*n))
-            || cuts.iter().any(|cut| inside(cut.saturating_sub(start)) && *cut > start)
+        let (first, last) = (i + 1, i + c.len_utf8() - 1);
+        // A multiple of n among first..=last, from either origin.
+        let multiple = |from: usize, to: usize, n: usize| to / n > (from - 1) / n;
+        READ_SIZES
+            .iter()
+            .any(|n| multiple(first, last, *n) || multiple(start + first, start + last, *n))
+            || cuts.iter().any(|cut| (start + first..=start + last).contains(cut))
     })
 }
 
@@ -313,6 +359,22 @@ mod tests {
         assert!(t[1][0].context.contains(&"TRANS-8"));
         // "auth " + 26 bytes: é at offsets 31 and 32.
         assert_eq!(t[2][0].core, ["AUTH-2", "TRANS-7"]);
+        // The second request of a write: é at 63 and 64 of the write.
+        let pipelined = Session {
+            steps: vec![step(
+                1,
+                vec![
+                    Request::Raw(vec![b'x'; 30]),
+                    Request::Raw(format!("{}é", "y".repeat(31)).into()),
+                ],
+                Write::Whole,
+            )],
+        };
+        let replies =
+            vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"})); 2]];
+        let p = touched(&pipelined, &replies);
+        assert_eq!(p[0][1].core, ["ERR-1", "TRANS-7"]);
+        assert_eq!(p[0][0].core, ["ERR-1"]);
         assert!(t[2][0].context.contains(&"TRANS-5"));
     }
 
@@ -326,7 +388,7 @@ mod tests {
         ]];
         let t = touched(&session, &replies);
         assert_eq!(t[0][0].core, ["INBOX-1"]);
-        assert_eq!(t[0][1].core, ["INBOX-2", "INBOX-3"]);
+        assert_eq!(t[0][1].core, ["INBOX-3", "INBOX-2"]);
     }
 
     #[test]

@@ -65,12 +65,14 @@ const CONTROL: [&str; 3] = ["\x01", "\r", "\n"];
 struct Gen<'a> {
     rng: Rng,
     users: &'a Users,
-    /// Logins of a known user with the right password in earlier steps:
-    /// tokens to use (a step's own logins are not answered yet when it
-    /// writes).
-    logins: Vec<u32>,
+    /// Logins of a known user with the right password in earlier steps,
+    /// and the user: tokens to use (a step's own logins are not answered
+    /// yet when it writes).
+    logins: Vec<(u32, String)>,
     /// Those of the step being generated.
-    pending: Vec<u32>,
+    pending: Vec<(u32, String)>,
+    /// The users sent something so far: an inbox worth reading (twice).
+    mail: Vec<String>,
     next_id: u32,
 }
 
@@ -81,6 +83,7 @@ pub(crate) fn session(seed: u64, index: u64, users: &Users) -> Session {
         users,
         logins: Vec::new(),
         pending: Vec::new(),
+        mail: Vec::new(),
         next_id: 1,
     };
     let steps = 2 + g.rng.below(8);
@@ -114,9 +117,24 @@ impl Gen<'_> {
                 let token = self.token();
                 let to = self.recipient();
                 let text = self.text(&to);
+                self.mail.push(String::from_utf8_lossy(&to).into_owned());
                 Request::Send { token, to, text }
             }
-            42..=59 => Request::Inbox { token: self.token(), trail: self.rng.chance(50) },
+            42..=59 => {
+                // Often the inbox of someone with mail.
+                let with_mail: Vec<u32> = self
+                    .logins
+                    .iter()
+                    .filter(|(_, u)| self.mail.contains(u))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let token = if !with_mail.is_empty() && self.rng.chance(60) {
+                    Tok::Of(*self.rng.pick(&with_mail))
+                } else {
+                    self.token()
+                };
+                Request::Inbox { token, trail: self.rng.chance(50) }
+            }
             60..=73 => Request::List { token: self.token(), trail: self.rng.chance(50) },
             74..=87 => Request::Logout { token: self.token(), trail: self.rng.chance(50) },
             _ => self.raw(),
@@ -130,7 +148,7 @@ impl Gen<'_> {
         let (name, password) = self.users.0[self.rng.below(self.users.0.len())].clone();
         if known {
             if self.rng.chance(85) {
-                self.pending.push(id);
+                self.pending.push((id, name.clone()));
                 return Request::Auth { id, user: name.into(), password: password.into(), trail };
             }
             return Request::Auth { id, user: name.into(), password: b"salah".to_vec(), trail };
@@ -155,7 +173,7 @@ impl Gen<'_> {
         if self.logins.is_empty() || self.rng.chance(12) {
             return Tok::Never;
         }
-        let id = *self.rng.pick(&self.logins.clone());
+        let id = self.rng.pick(&self.logins.clone()).0;
         if self.rng.chance(6) {
             Tok::Mangled(id)
         } else {
@@ -166,6 +184,10 @@ impl Gen<'_> {
     fn recipient(&mut self) -> Vec<u8> {
         if self.rng.chance(12) {
             return b"pogba".to_vec();
+        }
+        if !self.logins.is_empty() && self.rng.chance(50) {
+            // Someone logged in here, who can then read it.
+            return self.rng.pick(&self.logins.clone()).1.clone().into_bytes();
         }
         self.users.0[self.rng.below(self.users.0.len())].0.clone().into_bytes()
     }
