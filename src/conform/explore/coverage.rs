@@ -364,8 +364,8 @@ mod tests {
             steps: vec![step(
                 1,
                 vec![
-                    Request::Raw(vec![b'x'; 30]),
-                    Request::Raw(format!("{}é", "y".repeat(31)).into()),
+                    Request::Raw(vec![b'x'; 31]),
+                    Request::Raw(format!("{}é", "y".repeat(30)).into()),
                 ],
                 Write::Whole,
             )],
