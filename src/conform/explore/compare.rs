@@ -105,6 +105,22 @@ pub(crate) fn deviation(
     })
 }
 
+/// The same deviation, once the step written one request at a time
+/// deviates too: not merged pipelining, but a request that is not
+/// answered at all; its command's rules decide.
+pub(crate) fn not_merged(d: Deviation, touched: &[Vec<Touched>]) -> Deviation {
+    let touched = touched.get(d.at.0).and_then(|s| s.get(d.at.1)).cloned().unwrap_or_default();
+    let core = core_rules(&touched.core, &[]);
+    let mut with_writing = core.clone();
+    with_writing.extend(touched.written.iter().filter(|r| !core.contains(r)));
+    let kind = "no reply".to_owned();
+    Deviation {
+        core: Signature { rules: core, kind: kind.clone(), ..d.core },
+        signature: Signature { rules: with_writing, kind, ..d.signature },
+        ..d
+    }
+}
+
 /// The rules a deviation is about. A mistake the runner knows by its
 /// cause decides first (merged pipelining is TRANS-3's whatever the
 /// requests); then what the request carries (a character that is not
@@ -194,7 +210,7 @@ mod tests {
         vec![vec![
             Touched { core: vec!["AUTH-1"], ..Touched::default() },
             Touched {
-                core: vec!["ERR-3", "LOGOUT-4"],
+                core: vec!["LOGOUT-4", "ERR-3"],
                 written: vec!["TRANS-3"],
                 context: vec!["TRANS-1"],
             },
@@ -220,8 +236,8 @@ mod tests {
         );
         assert_eq!(a.at, (0, 1));
         assert_eq!(a.signature, b.signature);
-        assert_eq!(a.signature.to_string(), "ERR-3 LOGOUT-4 TRANS-3 FAILED: wrong .messages");
-        assert_eq!(a.core.rules, ["ERR-3", "LOGOUT-4"]);
+        assert_eq!(a.signature.to_string(), "LOGOUT-4 ERR-3 TRANS-3 FAILED: wrong .messages");
+        assert_eq!(a.core.rules, ["LOGOUT-4", "ERR-3"]);
     }
 
     #[test]
@@ -270,6 +286,12 @@ mod tests {
         assert_eq!(
             deviation(&silent, &origin, &touched()).unwrap().core.to_string(),
             "TRANS-3 FAILED: merged-pipelining"
+        );
+        let d = deviation(&silent, &[None, Some((0, 0)), Some((0, 0)), Some((0, 1))], &touched())
+            .unwrap();
+        assert_eq!(
+            not_merged(d, &touched()).signature.to_string(),
+            "LOGOUT-4 ERR-3 TRANS-3 FAILED: no reply"
         );
         let guess = Finding::new(Verdict::Failed, "", "no reply within 2 s, while C2 is open")
             .because(Cause::OneConnectionAtATime);

@@ -230,6 +230,24 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The session with step `index` written one request at a time: what
+    /// tells merged pipelining from a request that is not answered at all.
+    pub(crate) fn unpipelined(&self, index: usize) -> Session {
+        let mut steps = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if i == index {
+                steps.extend(step.requests.iter().map(|r| Step {
+                    conn: step.conn,
+                    requests: vec![r.clone()],
+                    write: Write::Whole,
+                }));
+            } else {
+                steps.push(step.clone());
+            }
+        }
+        Session { steps }
+    }
+
     /// How many requests (each one step of the printed example: a write
     /// and its reply).
     pub(crate) fn requests(&self) -> usize {
@@ -278,6 +296,10 @@ mod tests {
             write: Write::Whole,
         };
         assert_eq!(step.pieces(), vec![vec![lit(b"a\r\n"), lit(b"b\r\n")]]);
-        assert_eq!(Session { steps: vec![step] }.requests(), 2);
+        let session = Session { steps: vec![step] };
+        assert_eq!(session.requests(), 2);
+        let alone = session.unpipelined(0);
+        assert_eq!(alone.steps.len(), 2);
+        assert!(alone.steps.iter().all(|s| s.conn == 2 && s.requests.len() == 1));
     }
 }
