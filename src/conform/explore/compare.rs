@@ -121,6 +121,18 @@ pub(crate) fn not_merged(d: Deviation, touched: &[Vec<Touched>]) -> Deviation {
     }
 }
 
+/// The same deviation, once the step written one request at a time does
+/// not deviate: the requests that came together are the mistake.
+pub(crate) fn merged(d: Deviation) -> Deviation {
+    let rules = vec!["TRANS-3"];
+    let kind = Cause::MergedPipelining.id().to_owned();
+    Deviation {
+        core: Signature { rules: rules.clone(), kind: kind.clone(), ..d.core },
+        signature: Signature { rules, kind, ..d.signature },
+        ..d
+    }
+}
+
 /// The rules a deviation is about. A mistake the runner knows by its
 /// cause decides first (merged pipelining is TRANS-3's whatever the
 /// requests); then what the request carries (a character that is not

@@ -296,17 +296,27 @@ async fn shrink_finding(
 
 /// Runs a session on the reference and on the implementation. `None` when
 /// the reference left a request unanswered (nothing to compare with).
-/// What looks like merged pipelining is checked: the same session with
-/// that step written one request at a time must not deviate.
+/// A deviation in a step of several requests is checked against the same
+/// session with that step written one request at a time: if that one does
+/// not deviate, the requests that came together are the mistake (TRANS-3);
+/// if it does, what looked like merged pipelining is not.
 async fn run_session(session: &Session, env: &Env) -> Option<Ran> {
     let mut ran = run_once(session, env).await?;
     if let Some(d) = ran.deviation.take() {
-        let merged = d.core.kind == Cause::MergedPipelining.id();
-        let alone = if merged { run_once(&session.unpipelined(d.at.0), env).await } else { None };
-        ran.deviation = match alone {
-            Some(Ran { deviation: Some(_), .. }) => Some(compare::not_merged(d, &ran.touched)),
-            _ => Some(d),
+        let pipelined = session.steps.get(d.at.0).is_some_and(|s| s.requests.len() > 1);
+        let content = d.core.rules.iter().any(|r| ["TRANS-6", "TRANS-7"].contains(r));
+        let alone = if pipelined && !content {
+            run_once(&session.unpipelined(d.at.0), env).await.map(|r| r.deviation.is_some())
+        } else {
+            None
         };
+        ran.deviation = Some(match alone {
+            Some(true) if d.core.kind == Cause::MergedPipelining.id() => {
+                compare::not_merged(d, &ran.touched)
+            }
+            Some(false) => compare::merged(d),
+            _ => d,
+        });
     }
     Some(ran)
 }

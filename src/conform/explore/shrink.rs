@@ -89,6 +89,7 @@ pub(crate) fn candidates(s: &Session) -> Vec<Session> {
         });
         out.push(Session { steps: steps.collect() });
     }
+    out.extend(earlier_tokens(s));
     for (i, step) in s.steps.iter().enumerate() {
         for smaller in smaller_steps(step) {
             let mut steps = s.steps.clone();
@@ -97,7 +98,6 @@ pub(crate) fn candidates(s: &Session) -> Vec<Session> {
         }
     }
     out.extend(plainer_users(s));
-    out.extend(earlier_tokens(s));
     out.retain(|c| !c.steps.is_empty() && c != s);
     out
 }
