@@ -71,6 +71,8 @@ struct Found {
     /// Sessions the reference itself left a request of unanswered: not
     /// compared (there is nothing to compare with).
     unusable: u64,
+    /// Deviations that did not show again when their session was rerun.
+    not_again: u64,
 }
 
 /// Everything a session's run needs, shared by parallel runs.
@@ -221,6 +223,13 @@ async fn explore(
             let Some(deviation) = ran.deviation else { continue };
             if let Some(known) = found.findings.iter_mut().find(|f| f.core == deviation.core) {
                 known.count += 1;
+                continue;
+            }
+            // A new one must show again: a deviation that depends on timing
+            // (or on a machine too loaded to answer in time) is not a finding.
+            let again = run_session(&session, env).await;
+            if !again.and_then(|r| r.deviation).is_some_and(|d| d.core == deviation.core) {
+                found.not_again += 1;
                 continue;
             }
             let finding = Finding {
@@ -434,6 +443,13 @@ fn report(
         1 => "1 finding.".to_owned(),
         n => format!("{n} findings."),
     });
+    if found.not_again > 0 {
+        summary.push_str(&format!(
+            " ({} deviation{} not seen again on a rerun, not counted: timing, or a loaded machine; a longer --timeout may help.)",
+            found.not_again,
+            if found.not_again == 1 { "" } else { "s" }
+        ));
+    }
     if let Some((why, _)) = &interrupted {
         summary = format!("Interrupted ({why}). So far: {summary}");
     }
@@ -452,6 +468,7 @@ fn report(
             "sessions": found.sessions,
             "requests": found.requests,
             "unusable_sessions": found.unusable,
+            "not_seen_again": found.not_again,
             "elapsed_s": elapsed.as_secs_f64(),
             "incomplete": interrupted.is_some(),
             "interrupted_by": interrupted.as_ref().map(|(why, _)| why),
