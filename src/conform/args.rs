@@ -109,7 +109,7 @@ pub(super) struct ExploreArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     pub(super) jobs: Option<u64>,
     /// The most sessions tried while shrinking one finding.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 60, value_name = "N")]
     pub(super) shrink_tries: usize,
     /// Write each finding to DIR as an example file that
     /// `conform server --examples FILE` replays.

@@ -89,9 +89,18 @@ pub(crate) fn candidates(s: &Session) -> Vec<Session> {
         });
         out.push(Session { steps: steps.collect() });
     }
+    // The structure first (what decides the number of steps), then the
+    // details, so that the tries go where they count.
+    for (i, step) in s.steps.iter().enumerate() {
+        for smaller in fewer_requests(step) {
+            let mut steps = s.steps.clone();
+            steps[i] = smaller;
+            out.push(Session { steps });
+        }
+    }
     out.extend(earlier_tokens(s));
     for (i, step) in s.steps.iter().enumerate() {
-        for smaller in smaller_steps(step) {
+        for smaller in plainer_steps(step) {
             let mut steps = s.steps.clone();
             steps[i] = smaller;
             out.push(Session { steps });
@@ -102,8 +111,8 @@ pub(crate) fn candidates(s: &Session) -> Vec<Session> {
     out
 }
 
-/// A step with a request fewer, a cut fewer, or a request made plainer.
-fn smaller_steps(step: &Step) -> Vec<Step> {
+/// A step with a request fewer.
+fn fewer_requests(step: &Step) -> Vec<Step> {
     let mut out = Vec::new();
     if step.requests.len() > 1 {
         for r in 0..step.requests.len() {
@@ -113,6 +122,12 @@ fn smaller_steps(step: &Step) -> Vec<Step> {
             out.push(smaller);
         }
     }
+    out
+}
+
+/// A step with a cut fewer, or a request made plainer.
+fn plainer_steps(step: &Step) -> Vec<Step> {
+    let mut out = Vec::new();
     if let Write::Cut(cuts) = &step.write {
         out.push(Step { write: Write::Whole, ..step.clone() });
         if cuts.len() > 1 {
