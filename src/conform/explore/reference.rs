@@ -5,6 +5,7 @@
 //! read per request.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -39,7 +40,12 @@ pub(crate) async fn replies(
     session: &Session,
     users: &UserMap,
 ) -> Result<Vec<Vec<Option<Value>>>, ReferenceError> {
-    let server = InProcess::start(users).await.map_err(ReferenceError::Start)?;
+    // Off 127.0.0.1 (see `InProcess::start_on`), where the loopback
+    // network allows it.
+    let server = match InProcess::start_on(Ipv4Addr::new(127, 0, 0, 2), users).await {
+        Ok(server) => server,
+        Err(_) => InProcess::start(users).await.map_err(ReferenceError::Start)?,
+    };
     let result = drive(session, server.addr).await;
     server.stop().await;
     result

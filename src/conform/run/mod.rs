@@ -478,7 +478,14 @@ pub(crate) struct InProcess {
 
 impl InProcess {
     pub(crate) async fn start(users: &UserMap) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Self::start_on(Ipv4Addr::LOCALHOST, users).await
+    }
+
+    /// The same on another loopback address: `conform explore` keeps its
+    /// reference servers off 127.0.0.1, where the servers it spawns get
+    /// their free ports, so that one never takes the other's port.
+    pub(crate) async fn start_on(ip: Ipv4Addr, users: &UserMap) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SharedChat::new(users.directory()));
         let (tx, rx) = oneshot::channel::<()>();
