@@ -54,6 +54,10 @@ use super::{fail, preflight, Target, EXIT_RUNNER};
 use crate::duration::format_secs;
 use crate::spec::{self, Level, Spec};
 
+/// The longest shrinking of one finding: a server that hangs costs a
+/// timeout on every candidate that still shows it.
+const SHRINK_TIME: Duration = Duration::from_secs(40);
+
 /// What a session's run showed.
 struct Ran {
     replies: Vec<Vec<Option<Value>>>,
@@ -273,8 +277,9 @@ async fn explore(
     }
 }
 
-/// Shrinks a finding's session; the smallest session and its run (rerun
-/// once, to have its replies and its deviation).
+/// Shrinks a finding's session, for at most [`SHRINK_TIME`]; the smallest
+/// session and its run (rerun once, to have its replies and its
+/// deviation).
 async fn shrink_finding(
     session: Session,
     core: &compare::Signature,
@@ -282,9 +287,13 @@ async fn shrink_finding(
     jobs: usize,
     env: &Arc<Env>,
 ) -> Option<(Session, Ran)> {
+    let deadline = Instant::now() + SHRINK_TIME;
     let keeps = |candidates: Vec<Session>| {
         let mut runs = tokio::task::JoinSet::new();
-        for (i, candidate) in candidates.into_iter().enumerate() {
+        // Past the deadline, no candidate is run: the smallest so far stays.
+        let late = Instant::now() >= deadline;
+        let count = candidates.len();
+        for (i, candidate) in candidates.into_iter().enumerate().filter(|_| !late) {
             let env = Arc::clone(env);
             let core = core.clone();
             runs.spawn(async move {
@@ -295,7 +304,9 @@ async fn shrink_finding(
         async move {
             let mut keeps = runs.join_all().await;
             keeps.sort_by_key(|(i, _)| *i);
-            keeps.into_iter().map(|(_, k)| k).collect()
+            let mut keeps: Vec<bool> = keeps.into_iter().map(|(_, k)| k).collect();
+            keeps.resize(count, false);
+            keeps
         }
     };
     let (small, _) = shrink::shrink(session, tries, jobs, keeps).await;

@@ -230,11 +230,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// The session with step `index` written one request at a time: what
-    /// tells merged pipelining from a request that is not answered at all.
+    /// The session up to step `index`, that step written one request at a
+    /// time: what tells merged pipelining from a request that is not
+    /// answered at all.
     pub(crate) fn unpipelined(&self, index: usize) -> Session {
         let mut steps = Vec::new();
-        for (i, step) in self.steps.iter().enumerate() {
+        for (i, step) in self.steps.iter().enumerate().take(index + 1) {
             if i == index {
                 steps.extend(step.requests.iter().map(|r| Step {
                     conn: step.conn,
@@ -298,7 +299,9 @@ mod tests {
         assert_eq!(step.pieces(), vec![vec![lit(b"a\r\n"), lit(b"b\r\n")]]);
         let session = Session { steps: vec![step] };
         assert_eq!(session.requests(), 2);
-        let alone = session.unpipelined(0);
+        let mut longer = session.clone();
+        longer.steps.push(longer.steps[0].clone());
+        let alone = longer.unpipelined(0);
         assert_eq!(alone.steps.len(), 2);
         assert!(alone.steps.iter().all(|s| s.conn == 2 && s.requests.len() == 1));
     }
