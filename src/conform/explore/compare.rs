@@ -142,10 +142,12 @@ fn core_rules(touched: &[&'static str], cause_rules: &'static [&'static str]) ->
     if !cause_rules.is_empty() {
         return cause_rules.to_vec();
     }
-    let content: Vec<&'static str> =
-        touched.iter().copied().filter(|r| ["TRANS-6", "TRANS-7"].contains(r)).collect();
-    if !content.is_empty() {
-        return content;
+    // Bytes that are not UTF-8 at all first: a server that dies on a cut
+    // character dies on those too.
+    for content in ["TRANS-6", "TRANS-7"] {
+        if touched.contains(&content) {
+            return vec![content];
+        }
     }
     touched.to_vec()
 }
@@ -271,6 +273,9 @@ mod tests {
         let d = deviation(&closed, &origin, &touched).unwrap();
         assert_eq!(d.core.to_string(), "TRANS-6 FAILED: closed");
         assert_eq!(d.signature.to_string(), "TRANS-6 TRANS-3 FAILED: closed");
+        assert_eq!(core_rules(&["AUTH-2", "TRANS-7", "TRANS-6"], &[]), ["TRANS-6"]);
+        assert_eq!(core_rules(&["AUTH-2", "TRANS-7"], &[]), ["TRANS-7"]);
+        assert_eq!(core_rules(&["AUTH-2", "TRANS-7"], &["TRANS-3"]), ["TRANS-3"]);
         let wrong = result(Verdict::Failed, 2, Finding::new(Verdict::Failed, ".status", "x"));
         assert_eq!(deviation(&wrong, &origin, &touched).unwrap().core.rules, ["LIST-1"]);
     }
