@@ -10,6 +10,15 @@ use super::example::render;
 use super::session::Session;
 use crate::spec::{Level, Spec};
 
+/// What came, or that nothing did.
+fn actual(text: &str) -> &str {
+    if text.is_empty() {
+        "(nothing)"
+    } else {
+        text
+    }
+}
+
 /// One deviation found, and the smallest session that shows it.
 #[derive(Debug, Clone)]
 pub(crate) struct Finding {
@@ -94,7 +103,7 @@ impl Finding {
             out.push_str(&format!("  {line}\n"));
         }
         out.push_str(&format!("  expected: {}\n", d.expected));
-        out.push_str(&format!("  actual:   {}\n", d.actual));
+        out.push_str(&format!("  actual:   {}\n", actual(&d.actual)));
         if !d.headline.is_empty() {
             out.push_str(&format!("  why:      {}\n", d.headline));
         }
@@ -124,7 +133,7 @@ impl Finding {
             rules.join(", "),
             self.level(spec),
             d.expected.replace('`', "'"),
-            d.actual.replace('`', "'"),
+            actual(&d.actual).replace('`', "'"),
             d.headline,
             self.file_name(),
             self.example(spec)
