@@ -151,6 +151,26 @@ fn without_a_server_to_explore_it_says_what_to_give() {
     assert!(run.stderr.contains("--connect HOST:PORT or --spawn"), "{}", run.show());
 }
 
+#[test]
+fn an_examples_file_without_examples_is_refused_with_the_reason() {
+    let empty = temp_path(".md");
+    std::fs::write(&empty, "# nothing here\n").unwrap();
+    let path = empty.display().to_string();
+    let run = conform_within(
+        &["server", "--examples", &path, "--spawn", &reference()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 2, "{}", run.show());
+    assert!(run.stderr.contains("has no example"), "{}", run.show());
+    std::fs::write(&empty, "```example AUTH-1 MUST\nC1> x\n```\n").unwrap();
+    let run = conform_within(
+        &["server", "--examples", &path, "--spawn", &reference()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 2, "{}", run.show());
+    assert!(run.stderr.contains("expected RULE-ID.NUMBER"), "{}", run.show());
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn ctrl_c_reports_what_was_found_so_far() {
