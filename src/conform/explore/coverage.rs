@@ -224,20 +224,24 @@ fn flat(request: &Request) -> Vec<u8> {
 }
 
 /// Whether a multi-byte character of the request lies across a read size
-/// (a multiple of one, counted from the request's start or from the
-/// step's, where a server's reads start when requests come together) or
-/// across a cut of the step's writes (`start` is where the request begins
-/// in the step).
+/// (a multiple of one, counted from where a server's reads start: the
+/// request's start, the step's, when requests come together, or a piece's,
+/// when the write is cut) or across a cut of the step's writes (`start` is
+/// where the request begins in the step).
 fn across_read(bytes: &[u8], cuts: &[usize], start: usize) -> bool {
     let Ok(text) = std::str::from_utf8(bytes) else { return false };
     text.char_indices().filter(|(_, c)| c.len_utf8() > 1).any(|(i, c)| {
         let (first, last) = (i + 1, i + c.len_utf8() - 1);
-        // A multiple of n among first..=last, from either origin.
+        // A multiple of n among from..=to (from > 0).
         let multiple = |from: usize, to: usize, n: usize| to / n > (from - 1) / n;
-        READ_SIZES
-            .iter()
-            .any(|n| multiple(first, last, *n) || multiple(start + first, start + last, *n))
-            || cuts.iter().any(|cut| (start + first..=start + last).contains(cut))
+        // Reads start where the request starts, where the step starts, and
+        // where each piece of a cut write before the character starts.
+        let mut origins = vec![0];
+        origins.extend(cuts.iter().copied().filter(|c| *c <= start + i));
+        READ_SIZES.iter().any(|n| {
+            multiple(first, last, *n)
+                || origins.iter().any(|o| multiple(start + first - o, start + last - o, *n))
+        }) || cuts.iter().any(|cut| (start + first..=start + last).contains(cut))
     })
 }
 
@@ -372,6 +376,18 @@ mod tests {
         };
         let replies =
             vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"})); 2]];
+        // A cut at 10: reads from there put 😀 (at 40..44) across 42.
+        let cut = Session {
+            steps: vec![step(
+                1,
+                vec![Request::Raw(format!("{}😀", "z".repeat(40)).into())],
+                Write::Cut(vec![10]),
+            )],
+        };
+        let one = vec![vec![Some(json!({"status": "ERROR", "message": "**Protocol Tidak Benar"}))]];
+        assert_eq!(touched(&cut, &one)[0][0].core, ["ERR-1", "TRANS-7"]);
+        let whole = Session { steps: vec![Step { write: Write::Whole, ..cut.steps[0].clone() }] };
+        assert_eq!(touched(&whole, &one)[0][0].core, ["ERR-1"]);
         let p = touched(&pipelined, &replies);
         assert_eq!(p[0][1].core, ["ERR-1", "TRANS-7"]);
         assert_eq!(p[0][0].core, ["ERR-1"]);
