@@ -73,6 +73,8 @@ struct Gen<'a> {
     pending: Vec<(u32, String)>,
     /// The users sent something so far: an inbox worth reading (twice).
     mail: Vec<String>,
+    /// The token of the inbox just read, to read it again.
+    last_inbox: Option<Tok>,
     next_id: u32,
 }
 
@@ -84,6 +86,7 @@ pub(crate) fn session(seed: u64, index: u64, users: &Users) -> Session {
         logins: Vec::new(),
         pending: Vec::new(),
         mail: Vec::new(),
+        last_inbox: None,
         next_id: 1,
     };
     let steps = 2 + g.rng.below(8);
@@ -107,6 +110,12 @@ impl Gen<'_> {
         // Log in first, most of the time: most commands need a token.
         if self.logins.is_empty() && self.pending.is_empty() && self.rng.chance(70) {
             return self.auth(true);
+        }
+        // An inbox read again: what the first read should have taken away.
+        if let Some(token) = self.last_inbox.take() {
+            if self.rng.chance(35) {
+                return Request::Inbox { token, trail: false };
+            }
         }
         match self.rng.below(100) {
             0..=17 => {
@@ -133,6 +142,7 @@ impl Gen<'_> {
                 } else {
                     self.token()
                 };
+                self.last_inbox = Some(token.clone());
                 Request::Inbox { token, trail: self.rng.chance(50) }
             }
             60..=73 => Request::List { token: self.token(), trail: self.rng.chance(50) },
