@@ -92,7 +92,7 @@ fn finds(bug: &str, seed: u64, sessions: u64, rule: &str, kind: &str) {
 
 #[test]
 fn a_character_cut_by_a_32_byte_read() {
-    finds("chunk-decode", 1, 10, "TRANS-7", "closed");
+    finds("chunk-decode", 1, 3, "TRANS-7", "closed");
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn pipelined_requests_merged() {
 
 #[test]
 fn an_inbox_that_is_not_drained() {
-    finds("inbox-not-drained", 1, 7, "INBOX-3", "wrong .messages");
+    finds("inbox-not-drained", 1, 30, "INBOX-3", "wrong .messages");
 }
 
 #[test]
