@@ -60,6 +60,72 @@ pub(super) enum TargetArgs {
     /// its server and its client, at once, into one matrix of submissions x rules.
     #[command(after_help = CLASS_HELP)]
     Class(super::class::ClassArgs),
+    /// Explore a server: random sessions against it and against the reference,
+    /// each deviation shrunk to a minimal example that `conform server --examples` replays.
+    #[command(
+        after_help = "Each session is generated from the protocol's grammar (every command, \
+        known and unknown users, right and wrong passwords, tokens live, logged out, never issued \
+        and mangled, texts with multi-byte and control characters, requests pipelined or cut at \
+        any byte and across the read sizes 16, 32, 64 and 1024, several connections), run against \
+        the server under test and against the reference server in this process, and compared \
+        under the spec's rules: tokens are variables, a reply text worded otherwise is graded as \
+        in the examples. A deviation is shrunk to the smallest session that still shows it and \
+        printed as a spec example; the same deviation (the same rules and kind) is reported once, \
+        with a count. The seed is printed at the start: --seed N reruns the same sessions.\n\n\
+        Exit codes: 0 nothing found; 1 something found; 2 the runner could not work; 130/143 \
+        interrupted (what was found so far is reported).\n\n\
+        Examples:\n  \
+        progjar-chat conform explore --spawn 'python3 server.py --port {port}'\n  \
+        progjar-chat conform explore --spawn 'python3 server.py --port {port}' --seed 7 --budget 2m --out found/\n  \
+        progjar-chat conform explore --connect 127.0.0.1:8889 --sessions 200 --json report.json\n  \
+        progjar-chat conform server --examples found/01-LOGOUT-4.md --spawn 'python3 server.py --port {port}'"
+    )]
+    Explore(ExploreArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ExploreArgs {
+    /// Explore the server running at HOST:PORT (its state carries over between
+    /// sessions: the runner empties the test users' inboxes before each).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "spawn")]
+    pub(super) connect: Option<String>,
+    /// Start the server under test with this shell command for every session.
+    /// `{port}` in it is replaced by a free port (and lets sessions run in parallel).
+    #[arg(long, value_name = "CMD")]
+    pub(super) spawn: Option<String>,
+    /// With --spawn and no {port} in the command: the port the server listens on.
+    #[arg(long, default_value_t = 8889)]
+    pub(super) port: u16,
+    /// With --spawn: how long a server may take to accept connections.
+    #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
+    pub(super) startup_timeout: Duration,
+    /// The seed of the sessions: the same seed gives the same sessions.
+    /// Without it, a random seed (printed at the start).
+    #[arg(long, value_name = "N")]
+    pub(super) seed: Option<u64>,
+    /// How long to explore (shrinking a finding may take longer).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
+    pub(super) budget: Duration,
+    /// Stop after N sessions (and within the budget).
+    #[arg(long, value_name = "N")]
+    pub(super) sessions: Option<u64>,
+    /// Sessions run at the same time (default: 2 with --spawn and {port}, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub(super) jobs: Option<u64>,
+    /// The most sessions tried while shrinking one finding.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub(super) shrink_tries: usize,
+    /// Write each finding to DIR as an example file that
+    /// `conform server --examples FILE` replays.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: Option<PathBuf>,
+    /// Also write the findings and the coverage as JSON to FILE (- for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+    /// How long to wait for any one reply of the server under test (shorter
+    /// than `conform server`'s 2 s: a session that hangs is rerun while shrinking).
+    #[arg(long, default_value = "1", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
+    pub(super) timeout: Duration,
 }
 
 const CLASS_HELP: &str = "A manifest is a TOML file: defaults at the top, then one [[submission]] each.\n\n  \
@@ -175,6 +241,10 @@ pub(super) struct CommonArgs {
     /// Read the examples from this specification instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub(super) spec: Option<PathBuf>,
+    /// Run the examples of FILE (e.g. one that `conform explore --out` wrote)
+    /// instead of the specification's; the rules are still the specification's.
+    #[arg(long, value_name = "FILE")]
+    pub(super) examples: Option<PathBuf>,
 }
 
 /// What is under test, for messages and for the rerun command.
@@ -226,6 +296,9 @@ impl Invocation<'_> {
         }
         if let Some(spec) = &self.common.spec {
             parts.extend(["--spec".into(), shell_quote(&spec.display().to_string())]);
+        }
+        if let Some(examples) = &self.common.examples {
+            parts.extend(["--examples".into(), shell_quote(&examples.display().to_string())]);
         }
         if let Some(users) = &self.common.users {
             parts.extend(["--users".into(), shell_quote(&users.display().to_string())]);
@@ -300,6 +373,24 @@ pub(super) fn load_spec(path: Option<&Path>) -> Result<(Spec, String), String> {
         format!("the specification has errors:\n{}", list.join("\n"))
     })?;
     Ok((spec, name))
+}
+
+/// The examples of a file of examples (`--examples`): fenced `example`
+/// blocks in the spec's notation, as `conform explore --out` writes them.
+pub(super) fn load_examples(path: &Path) -> Result<Vec<spec::Example>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let name = path.display();
+    let parsed = spec::parse(&text).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {name} {e}")).collect();
+        format!("the examples have errors:\n{}", list.join("\n"))
+    })?;
+    if parsed.examples.is_empty() {
+        return Err(format!(
+            "{name} has no example (a fenced block whose info string is `example ID LEVEL`)"
+        ));
+    }
+    Ok(parsed.examples)
 }
 
 /// The test users, for the header: the class's if given.

@@ -6,6 +6,7 @@
 //! progjar-chat conform server --spawn 'CMD … {port}'   # started afresh for every case
 //! progjar-chat conform client -- CMD ARG… [{port}]     # a client program, typed into
 //! progjar-chat conform class MANIFEST                  # every submission of a class
+//! progjar-chat conform explore --spawn 'CMD … {port}'  # random sessions, shrunk to examples
 //! ```
 //!
 //! | module | what it is |
@@ -34,6 +35,7 @@
 //! | [`process`] | starting and killing the implementation under test |
 //! | [`run`] | the I/O: running server and client cases with tokio, every read with a timeout |
 //! | `class` | `conform class`: a whole class at once, one matrix of submissions x rules, its reports |
+//! | `explore` | `conform explore`: random sessions against the implementation and the reference, deviations shrunk to examples (its own map) |
 //!
 //! The examples come from [`crate::spec`]; the specification is compiled in,
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
@@ -44,6 +46,7 @@ mod class;
 mod console;
 pub mod diagnose;
 pub mod diff;
+mod explore;
 pub mod export;
 pub mod form;
 pub mod framing;
@@ -120,15 +123,26 @@ pub fn main(args: ConformArgs) -> ExitCode {
             (Kind::Server, a.common, under, Some(a.startup_timeout))
         }
         TargetArgs::Class(a) => return class::main(a),
+        TargetArgs::Explore(a) => return explore::main(a),
         TargetArgs::Client(a) => {
             let under = (!a.command.is_empty())
                 .then(|| Under::Client { argv: split_one_word(&a.command), port: a.port });
             (Kind::Client, a.common, under, None)
         }
     };
-    let (spec, spec_name) = match load_spec(common.spec.as_deref()) {
+    let (mut spec, spec_name) = match load_spec(common.spec.as_deref()) {
         Ok(loaded) => loaded,
         Err(message) => return fail(message),
+    };
+    let spec_name = match &common.examples {
+        Some(path) => match load_examples(path) {
+            Ok(examples) => {
+                spec.examples = examples;
+                path.display().to_string()
+            }
+            Err(message) => return fail(message),
+        },
+        None => spec_name,
     };
     let patterns = case_patterns(&common.cases);
     let level = common.level.map(|l| match l {

@@ -66,7 +66,7 @@ const MAX_REPLY: usize = 1024 * 1024;
 /// TRANS-7.5). Long enough for a server that shares a busy machine with
 /// other cases running at once to read the first before the second comes:
 /// a handful of cases pay it, at once with the others.
-const WRITE_GAP: Duration = Duration::from_millis(100);
+pub(crate) const WRITE_GAP: Duration = Duration::from_millis(100);
 
 /// Knobs that apply to every case.
 #[derive(Debug, Clone)]
@@ -484,15 +484,22 @@ impl<'a> CaseRun<'a> {
 }
 
 /// A reference server in this process, for one case.
-struct InProcess {
-    addr: SocketAddr,
+pub(crate) struct InProcess {
+    pub(crate) addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<()>,
 }
 
 impl InProcess {
-    async fn start(users: &UserMap) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    pub(crate) async fn start(users: &UserMap) -> std::io::Result<Self> {
+        Self::start_on(Ipv4Addr::LOCALHOST, users).await
+    }
+
+    /// The same on another loopback address: `conform explore` keeps its
+    /// reference servers off 127.0.0.1, where the servers it spawns get
+    /// their free ports, so that one never takes the other's port.
+    pub(crate) async fn start_on(ip: Ipv4Addr, users: &UserMap) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SharedChat::new(users.directory()));
         let (tx, rx) = oneshot::channel::<()>();
@@ -506,7 +513,7 @@ impl InProcess {
         Ok(Self { addr, shutdown: Some(tx), handle })
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
