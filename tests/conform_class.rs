@@ -388,3 +388,55 @@ fn a_manifest_with_a_mistake_stops_at_once_with_its_line() {
     assert_eq!(run.code, 2, "{}", run.show());
     assert!(run.stderr.contains("line 5") && run.stderr.contains("sevrer"), "{}", run.stderr);
 }
+
+/// A file of examples (as `conform explore --out` writes one) grades the
+/// whole class on those examples alone, and every rerun command says so.
+#[test]
+fn a_class_is_graded_on_a_file_of_examples() {
+    if !have_python() {
+        return;
+    }
+    let dir = temp_path("-examples");
+    for name in ["right", "ends-all"] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+    }
+    let examples = dir.join("01-LOGOUT-4.md");
+    std::fs::write(
+        &examples,
+        "# A logout with an unknown token\n\n\
+         ```example LOGOUT-4.1 MUST\n\
+         C1> auth messi surabaya\\r\\n\n\
+         C1< {\"status\": \"OK\", \"tokenid\": \"${T1:uuid}\"}\n\
+         C2> logout bogus\\r\\n\n\
+         C2<*\n\
+         C1> inbox ${T1}\\r\\n\n\
+         C1< {\"status\": \"OK\", \"messages\": {}}\n\
+         ```\n",
+    )
+    .unwrap();
+    let manifest = dir.join("class.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "timeout = \"5s\"\n\
+             [[submission]]\nname = \"right\"\ndir = \"right\"\nserver = \"{}\"\n\
+             [[submission]]\nname = \"ends-all\"\ndir = \"ends-all\"\nserver = \"{}\"\n",
+            python_server(&[]),
+            python_server(&["logout-ends-all"]),
+        ),
+    )
+    .unwrap();
+    let (path, file) = (manifest.display().to_string(), examples.display().to_string());
+    let run = conform_within(&["class", &path, "--examples", &file], Duration::from_secs(120));
+    assert_eq!(run.code, 1, "{}", run.show());
+    let report = run.report();
+    for (name, verdict) in [("right", "OK"), ("ends-all", "FAILED")] {
+        let server = &part(submission(report, name), "server")["report"];
+        let cases = server["cases"].as_array().expect("cases");
+        let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["LOGOUT-4.1"], "{name}: only the file's example runs");
+        assert_eq!(cases[0]["verdict"], verdict, "{name}: {}", run.show());
+        let rerun = cases[0]["rerun"].as_str().unwrap();
+        assert!(rerun.contains(&format!("--examples {file}")), "{rerun}");
+    }
+}

@@ -143,13 +143,10 @@ fn row_view<'a>(
                             if g.result.rule != column.rule {
                                 continue;
                             }
-                            let view =
-                                case_view(g.result, rerun(run, part, ctx.policy, &g.result.id));
+                            let view = case_view(g.result, rerun(run, part, ctx, &g.result.id));
                             if g.blocking() {
-                                failures.push(case_view(
-                                    g.result,
-                                    rerun(run, part, ctx.policy, &g.result.id),
-                                ));
+                                failures
+                                    .push(case_view(g.result, rerun(run, part, ctx, &g.result.id)));
                             }
                             detail.cases.push(view);
                         }
@@ -259,6 +256,7 @@ mod tests {
             spec: &spec,
             spec_name: "spec.md",
             policy,
+            source: &[],
             timeout_default: None,
             jobs: 1,
             exit_code: matrix.exit_code(),

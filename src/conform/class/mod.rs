@@ -30,10 +30,11 @@ use futures_util::stream::StreamExt;
 
 use self::manifest::{Defaults, Submission};
 use self::run::{grade_submission, Shared, SubmissionRun};
-use super::args::{check_report_paths, load_spec};
+use super::args::{check_report_paths, load_examples, load_spec};
 use super::console::write_report;
 use super::grade::Policy;
 use super::matcher::Context;
+use super::process::shell_quote;
 use super::run::Slots;
 use super::{fail, process};
 
@@ -99,6 +100,10 @@ pub(crate) struct ClassArgs {
     /// Read the examples from this specification instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
+    /// Run the examples of FILE instead (e.g. one that `conform explore --out` wrote):
+    /// every submission is graded on them.
+    #[arg(long, value_name = "FILE", conflicts_with = "spec")]
+    examples: Option<PathBuf>,
 }
 
 /// A report's text, made only when it is asked for.
@@ -130,9 +135,27 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
         return fail("only one report can go to standard output (-)");
     }
     let to_stdout = reports.iter().any(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"));
-    let (spec, spec_name) = match load_spec(args.spec.as_deref()) {
+    let (mut spec, spec_name) = match load_spec(args.spec.as_deref()) {
         Ok(loaded) => loaded,
         Err(message) => return fail(message),
+    };
+    // Where the examples come from, as the rerun command must say it.
+    let mut source = Vec::new();
+    let spec_name = match &args.examples {
+        Some(path) => match load_examples(path) {
+            Ok(examples) => {
+                spec.examples = examples;
+                source = vec!["--examples".to_owned(), absolute_quoted(path)];
+                path.display().to_string()
+            }
+            Err(message) => return fail(message),
+        },
+        None => {
+            if let Some(path) = &args.spec {
+                source = vec!["--spec".to_owned(), absolute_quoted(path)];
+            }
+            spec_name
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -208,6 +231,7 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
         spec: &shared.spec,
         spec_name: &spec_name,
         policy,
+        source: &source,
         timeout_default: flags.timeout.as_deref(),
         jobs: shared.slots.count(),
         exit_code: code,
@@ -230,4 +254,11 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
         }
     }
     ExitCode::from(code)
+}
+
+/// A path as a rerun command gives it: absolute (the command starts with
+/// `cd` into the submission's folder), quoted for a shell.
+fn absolute_quoted(path: &std::path::Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    shell_quote(&path.display().to_string())
 }

@@ -18,6 +18,9 @@ pub(crate) struct Context<'a> {
     pub spec: &'a Spec,
     pub spec_name: &'a str,
     pub policy: Policy,
+    /// `--spec FILE` or `--examples FILE` when the examples are not the
+    /// built-in ones, for the rerun commands.
+    pub source: &'a [String],
     pub timeout_default: Option<&'a str>,
     pub jobs: usize,
     pub exit_code: u8,
@@ -25,7 +28,8 @@ pub(crate) struct Context<'a> {
 
 /// The command that reruns one case of a submission's part, from
 /// anywhere: `cd DIR && progjar-chat conform server --spawn 'CMD' --case ID`.
-pub(crate) fn rerun(run: &SubmissionRun, part: &PartRun, policy: Policy, id: &str) -> String {
+pub(crate) fn rerun(run: &SubmissionRun, part: &PartRun, ctx: &Context<'_>, id: &str) -> String {
+    let policy = ctx.policy;
     let sub = &run.submission;
     let dir = std::path::absolute(&sub.dir).unwrap_or_else(|_| sub.dir.clone());
     let mut parts = vec![
@@ -54,6 +58,7 @@ pub(crate) fn rerun(run: &SubmissionRun, part: &PartRun, policy: Policy, id: &st
         let users = std::path::absolute(users).unwrap_or_else(|_| users.clone());
         parts.extend(["--users".into(), shell_quote(&users.display().to_string())]);
     }
+    parts.extend(ctx.source.iter().cloned());
     parts.extend(["--case".into(), shell_quote(id)]);
     if part.kind == Kind::Client {
         parts.extend(["--".into(), "sh".into(), "-c".into(), shell_quote(&part.command)]);
@@ -88,7 +93,7 @@ pub(crate) fn json(ctx: &Context<'_>, class: &[SubmissionRun], matrix: &Matrix) 
                         PartOutcome::Ran(_) => {
                             let graded = graded_part(run, part, ctx.policy);
                             let header = json!({"command": part.command});
-                            let rerun = |id: &str| rerun(run, part, ctx.policy, id);
+                            let rerun = |id: &str| rerun(run, part, ctx, id);
                             json_report(&graded, ctx.spec, header, &rerun)
                         }
                     };
@@ -157,7 +162,7 @@ pub(crate) fn junit(ctx: &Context<'_>, class: &[SubmissionRun]) -> String {
             let part = run.parts.iter().find(
                 |p| matches!(&p.outcome, PartOutcome::Ran(r) if r.iter().any(|c| c.id == id)),
             );
-            part.map(|p| rerun(run, p, ctx.policy, id)).unwrap_or_default()
+            part.map(|p| rerun(run, p, ctx, id)).unwrap_or_default()
         };
         tests += graded.len() + untestable.len();
         suites.push_str(&junit_testsuite(
