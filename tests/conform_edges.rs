@@ -463,3 +463,33 @@ fn connect_explains_state_from_before_the_run_instead_of_charging_a_rule() {
     // is affected by it.
     assert!(!explained.iter().any(|id| id.starts_with("INBOX")), "{explained:?}");
 }
+
+/// A class run ends on SIGTERM as a single run does: at once, with the
+/// signal's exit code, and nothing it started left behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_ends_a_class_run_and_leaves_nothing_behind() {
+    if !have_python() {
+        return;
+    }
+    let (marker, cmd) = marked_server(4, "--break silent");
+    let dir = temp_path("-class-term");
+    std::fs::create_dir_all(dir.join("quiet")).unwrap();
+    let manifest = dir.join("class.toml");
+    std::fs::write(
+        &manifest,
+        format!("[[submission]]\nname = \"quiet\"\ndir = \"quiet\"\nserver = \"{cmd}\"\n"),
+    )
+    .unwrap();
+    let mut live = Live::start(&["class", &manifest.display().to_string(), "--timeout", "3"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running(&marker) {
+        assert!(Instant::now() < deadline, "the server never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, took) = live.signal("-TERM");
+    assert_eq!(code, 143, "{}\n{}", live.seen.join("\n"), live.stderr());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(gone_within(&marker, Duration::from_secs(2)), "`{marker}` survived SIGTERM");
+    assert!(live.stderr().contains("interrupted by SIGTERM"), "{}", live.stderr());
+}

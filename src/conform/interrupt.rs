@@ -69,6 +69,24 @@ impl Signals {
     }
 }
 
+/// Runs a run's work until it ends, a signal comes or it panics: the one
+/// place every kind of run (single, class, explore) learns how it ended.
+pub(super) async fn watch(work: impl std::future::Future<Output = Result<(), String>>) -> Ended {
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(error) => return Ended::Stopped(format!("cannot watch for Ctrl-C: {error}")),
+    };
+    tokio::select! {
+        biased;
+        signal = signals.recv() => Ended::Interrupted(signal),
+        result = CatchUnwind(Box::pin(work)) => match result {
+            Ok(Ok(())) => Ended::Finished,
+            Ok(Err(message)) => Ended::Stopped(message),
+            Err(panic) => Ended::Crashed(panic),
+        },
+    }
+}
+
 /// A future whose panic is its output, as `Err(message)`.
 pub(super) struct CatchUnwind<F>(pub(super) std::pin::Pin<Box<F>>);
 

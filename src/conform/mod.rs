@@ -78,7 +78,7 @@ use self::args::*;
 use self::console::*;
 use self::grade::Policy;
 use self::interrupt::*;
-use self::matcher::{Context, Verdict};
+use self::matcher::Context;
 use self::outcome::{CaseResult, Progress};
 use self::report::Style;
 use self::run::{ClientTarget, Options, ServerTarget};
@@ -197,18 +197,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     };
     // The examples with the class's users; a case that cannot run with
     // them says why instead.
-    let mut not_run: Vec<CaseResult> = Vec::new();
-    let mapped: Vec<Example> = selected
-        .iter()
-        .filter_map(|e| match users.apply(e) {
-            Ok(mapped) => Some(mapped),
-            Err(why) => {
-                let message = format!("cannot run with the given users: {why}");
-                not_run.push(CaseResult::not_run(e, Verdict::Error, "(users)", message));
-                None
-            }
-        })
-        .collect();
+    let (mapped, not_run) = users.apply_all(selected.iter().copied());
     let selected: Vec<&Example> = mapped.iter().collect();
     if selected.is_empty() {
         return fail("no selected case can run with the given users (see --user / --users)");
@@ -254,71 +243,55 @@ pub fn main(args: ConformArgs) -> ExitCode {
     // it started outlives it.
     let _groups = process::GroupsGuard;
     let bar = live_progress();
-    let ended = runtime.block_on(async {
-        let mut signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(error) => return Ended::Stopped(format!("cannot watch for Ctrl-C: {error}")),
-        };
-        let work = async {
-            let target = preflight(&mut under).await?;
-            // The target itself, once, before the cases: a server that
-            // cannot start, a client that ends at once, stop the run here.
-            let prepared = match &target {
-                Target::Server(t) => Some(run::preflight_server(t, &options).await?),
-                Target::Client(t) => {
-                    run::preflight_client(selected[0], t, &options, &ctx).await?;
-                    None
-                }
-            };
-            print_header(&under, total, &spec_name, &common);
-            if let Some(prepared) = &prepared {
-                history = prepared.history.clone();
-                print_history(&history);
+    let ended = runtime.block_on(interrupt::watch(async {
+        let target = preflight(&mut under).await?;
+        // The target itself, once, before the cases: a server that
+        // cannot start, a client that ends at once, stop the run here.
+        let prepared = match &target {
+            Target::Server(t) => Some(run::preflight_server(t, &options).await?),
+            Target::Client(t) => {
+                run::preflight_client(selected[0], t, &options, &ctx).await?;
+                None
             }
-            let style =
-                Style { color: text_is_terminal() && std::env::var_os("NO_COLOR").is_none() };
-            let mut progress = |p: Progress<'_>| match p {
-                Progress::Start { example, index, total } => {
-                    bar.set_message(format!("[{:>2}/{total}] {} …", index + 1, example.id));
-                }
-                Progress::Done { result, .. } => {
-                    let one = [result.clone()];
-                    let g = grade::grade_with(&one, policy, &expectations);
-                    bar.suspend(|| say!("{}", report::case_line(&g[0], style)));
-                    done.push(result.clone());
-                }
-            };
-            match (&target, prepared) {
-                (Target::Server(t), Some(prepared)) => {
-                    run::run_prepared_server_cases(
-                        &selected,
-                        t,
-                        &prepared,
-                        &options,
-                        &ctx,
-                        &mut progress,
-                    )
-                    .await;
-                }
-                (Target::Server(t), None) => {
-                    run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await;
-                }
-                (Target::Client(t), _) => {
-                    run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await;
-                }
-            }
-            Ok::<(), String>(())
         };
-        tokio::select! {
-            biased;
-            signal = signals.recv() => Ended::Interrupted(signal),
-            result = CatchUnwind(Box::pin(work)) => match result {
-                Ok(Ok(())) => Ended::Finished,
-                Ok(Err(message)) => Ended::Stopped(message),
-                Err(panic) => Ended::Crashed(panic),
-            },
+        print_header(&under, total, &spec_name, &common);
+        if let Some(prepared) = &prepared {
+            history = prepared.history.clone();
+            print_history(&history);
         }
-    });
+        let style = Style { color: text_is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+        let mut progress = |p: Progress<'_>| match p {
+            Progress::Start { example, index, total } => {
+                bar.set_message(format!("[{:>2}/{total}] {} …", index + 1, example.id));
+            }
+            Progress::Done { result, .. } => {
+                let one = [result.clone()];
+                let g = grade::grade_with(&one, policy, &expectations);
+                bar.suspend(|| say!("{}", report::case_line(&g[0], style)));
+                done.push(result.clone());
+            }
+        };
+        match (&target, prepared) {
+            (Target::Server(t), Some(prepared)) => {
+                run::run_prepared_server_cases(
+                    &selected,
+                    t,
+                    &prepared,
+                    &options,
+                    &ctx,
+                    &mut progress,
+                )
+                .await;
+            }
+            (Target::Server(t), None) => {
+                run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await;
+            }
+            (Target::Client(t), _) => {
+                run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await;
+            }
+        }
+        Ok::<(), String>(())
+    }));
     bar.finish_and_clear();
     // The abandoned case's tasks go with the runtime, its processes here.
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -11,6 +11,8 @@
 
 use std::path::Path;
 
+use super::outcome::CaseResult;
+use super::verdict::Verdict;
 use crate::protocol::users::{Password, User, UserDirectory};
 use crate::spec::pattern::{Json, Seg, Text};
 use crate::spec::{Action, Example, Expect, Step};
@@ -179,6 +181,27 @@ impl UserMap {
             })
             .collect();
         UserDirectory::new(users).expect("checked when the map was made")
+    }
+
+    /// Each example with these users in place of the spec's; one that
+    /// cannot run with them is an ERROR case that says why, not run.
+    pub(crate) fn apply_all<'e>(
+        &self,
+        examples: impl IntoIterator<Item = &'e Example>,
+    ) -> (Vec<Example>, Vec<CaseResult>) {
+        let mut not_run = Vec::new();
+        let mapped = examples
+            .into_iter()
+            .filter_map(|e| match self.apply(e) {
+                Ok(mapped) => Some(mapped),
+                Err(why) => {
+                    let message = format!("cannot run with the given users: {why}");
+                    not_run.push(CaseResult::not_run(e, Verdict::Error, "(users)", message));
+                    None
+                }
+            })
+            .collect();
+        (mapped, not_run)
     }
 
     /// The example with the spec's users replaced by these, or why it

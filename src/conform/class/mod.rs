@@ -33,6 +33,7 @@ use self::run::{grade_submission, Shared, SubmissionRun};
 use super::args::{check_report_paths, load_examples, load_spec};
 use super::console::write_report;
 use super::grade::Policy;
+use super::interrupt::{self, Ended};
 use super::matcher::Context;
 use super::process::shell_quote;
 use super::run::Slots;
@@ -185,34 +186,34 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
     let started = Instant::now();
     let _groups = process::GroupsGuard;
     let total = class.len();
-    let graded: Option<Vec<SubmissionRun>> = runtime.block_on(async {
+    let mut graded: Vec<SubmissionRun> = Vec::with_capacity(total);
+    let ended = runtime.block_on(interrupt::watch(async {
         // As many submissions at once as cases, each with its budget
         // from its own start: a submission never waits out its budget
         // behind the others.
         let mut running = futures_util::stream::iter(class.iter().cloned())
             .map(|s: Submission| grade_submission(s, &shared))
             .buffer_unordered(shared.slots.count());
-        let mut graded = Vec::with_capacity(total);
-        loop {
-            tokio::select! {
-                biased;
-                _ = tokio::signal::ctrl_c() => return None,
-                next = running.next() => match next {
-                    Some(run) => {
-                        say(format!("[{:>2}/{total}] {} done", graded.len() + 1, run.submission.name));
-                        graded.push(run);
-                    }
-                    None => return Some(graded),
-                },
-            }
+        while let Some(run) = running.next().await {
+            say(format!("[{:>2}/{total}] {} done", graded.len() + 1, run.submission.name));
+            graded.push(run);
         }
-    });
+        Ok(())
+    }));
     runtime.shutdown_timeout(Duration::from_millis(200));
     process::kill_all_groups();
-    let Some(mut graded) = graded else {
-        eprintln!("progjar-chat conform: interrupted: no report written");
-        return ExitCode::from(130);
-    };
+    match ended {
+        Ended::Finished => {}
+        Ended::Stopped(message) => return fail(message),
+        Ended::Interrupted((name, number)) => {
+            eprintln!(
+                "progjar-chat conform: interrupted by {name} after {} of {total} submissions: no report written",
+                graded.len()
+            );
+            return ExitCode::from(128 + number);
+        }
+        Ended::Crashed(panic) => return fail(format!("the runner failed: {panic}")),
+    }
     // The manifest's order.
     graded.sort_by_key(|g| class.iter().position(|s| s.name == g.submission.name));
     let policy = Policy { strict: args.strict, accept_wording: args.accept_wording };

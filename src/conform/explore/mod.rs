@@ -45,7 +45,7 @@ use self::session::Session;
 use super::args::{check_report_paths, load_spec, ExploreArgs, Under};
 use super::cause::Cause;
 use super::console::{describe_under, live_progress, say, write_report, TEXT_TO_STDERR};
-use super::interrupt::{CatchUnwind, Ended, Signals};
+use super::interrupt::{self, Ended};
 use super::matcher::Context;
 use super::process::{self, shell_quote};
 use super::run::{self, Options, ServerTarget};
@@ -143,39 +143,24 @@ pub(super) fn main(args: ExploreArgs) -> ExitCode {
     let start = Instant::now();
     let _groups = process::GroupsGuard;
     let bar = live_progress();
-    let ended = runtime.block_on(async {
-        let mut signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(error) => return Ended::Stopped(format!("cannot watch for Ctrl-C: {error}")),
+    let ended = runtime.block_on(interrupt::watch(async {
+        let Target::Server(target) = preflight(&mut under).await? else {
+            return Err("not a server".to_owned());
         };
-        let work = async {
-            let Target::Server(target) = preflight(&mut under).await? else {
-                return Err("not a server".to_owned());
-            };
-            run::preflight_server(&target, &options).await?;
-            say!(
-                "Exploring {} with seed {seed}: {}, {} at a time (rerun with --seed {seed}).",
-                describe_under(&under),
-                match args.sessions {
-                    Some(n) => format!("{n} sessions within {} s", format_secs(args.budget)),
-                    None => format!("for {} s", format_secs(args.budget)),
-                },
-                jobs
-            );
-            let env = Arc::new(Env { target, options: options.clone(), ctx: ctx.clone() });
-            explore(&args, seed, jobs, &users, &env, &mut found, start, &bar, &spec).await;
-            Ok::<(), String>(())
-        };
-        tokio::select! {
-            biased;
-            signal = signals.recv() => Ended::Interrupted(signal),
-            result = CatchUnwind(Box::pin(work)) => match result {
-                Ok(Ok(())) => Ended::Finished,
-                Ok(Err(message)) => Ended::Stopped(message),
-                Err(panic) => Ended::Crashed(panic),
+        run::preflight_server(&target, &options).await?;
+        say!(
+            "Exploring {} with seed {seed}: {}, {} at a time (rerun with --seed {seed}).",
+            describe_under(&under),
+            match args.sessions {
+                Some(n) => format!("{n} sessions within {} s", format_secs(args.budget)),
+                None => format!("for {} s", format_secs(args.budget)),
             },
-        }
-    });
+            jobs
+        );
+        let env = Arc::new(Env { target, options: options.clone(), ctx: ctx.clone() });
+        explore(&args, seed, jobs, &users, &env, &mut found, start, &bar, &spec).await;
+        Ok::<(), String>(())
+    }));
     bar.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(200));
     process::kill_all_groups();
