@@ -210,45 +210,16 @@ pub(crate) fn page(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::time::Duration;
-
-    use super::super::manifest::Submission;
     use super::super::matrix;
-    use super::super::run::PartRun;
+    use super::super::run::graded_for_tests;
     use super::*;
     use crate::conform::grade::Policy;
-    use crate::conform::select::Expectations;
-    use crate::spec::Kind;
 
     #[test]
     fn every_cell_and_name_opens_a_panel_that_is_in_the_page() {
         let doc = "**A-1** (MUST; x) y.\n\n```example A-1.1 MUST\nC1> auth messi surabaya \\r\\n\nC1< {\"status\": \"OK\"}\n```\n\n**B-1** (SHOULD; x) z.\n\n```example B-1.1 SHOULD\nC1> list x \\r\\n\nC1< {\"status\": \"OK\"}\n```\n";
         let spec = crate::spec::parse(doc).unwrap();
-        let student = |name: &str, verdict: Verdict| SubmissionRun {
-            submission: Submission {
-                name: name.into(),
-                dir: PathBuf::from("."),
-                server: Some("./server {port}".into()),
-                client: None,
-                users: None,
-                expect: None,
-                timeout: Duration::from_secs(2),
-            },
-            expectations: Expectations::default(),
-            broken: None,
-            parts: vec![PartRun {
-                kind: Kind::Server,
-                command: "./server {port}".into(),
-                outcome: PartOutcome::Ran(
-                    spec.examples
-                        .iter()
-                        .map(|e| CaseResult::not_run(e, verdict, "(test)", "<b>why</b>".into()))
-                        .collect(),
-                ),
-                took: Duration::from_secs(1),
-            }],
-        };
+        let student = |name: &str, verdict: Verdict| graded_for_tests(&spec, name, |_| verdict);
         let class = [student("ana", Verdict::Ok), student("budi", Verdict::Failed)];
         let policy = Policy::default();
         let matrix = matrix::matrix(&spec, &class, policy);

@@ -195,7 +195,9 @@ fn part_line(kind: Kind, graded: &[Graded<'_>], seconds: f64) -> PartLine {
     let failing = triaged
         .rules
         .iter()
-        .filter(|r| r.urgency < Urgency::Passing && r.verdict >= Verdict::NotImplemented)
+        // What fails: a missing command is under "lacks", a blocked case
+        // is the fault of the rule that blocked it, named here itself.
+        .filter(|r| r.urgency < Urgency::Passing && r.verdict >= Verdict::Failed)
         .map(|r| r.rule.to_owned())
         .collect();
     let result = match grade::conformance(graded) {
@@ -253,4 +255,27 @@ pub(crate) fn terminal_lines(matrix: &Matrix) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::run::graded_for_tests;
+    use super::*;
+    use crate::spec::Example;
+
+    #[test]
+    fn a_line_names_as_failing_only_the_rules_that_fail() {
+        let doc = "**A-1** (MUST; x) y.\n\n```example A-1.1 MUST\nC1> auth messi surabaya \\r\\n\nC1< {\"status\": \"OK\"}\n```\n\n\
+                   **B-1** (SHOULD; x) z.\n\n```example B-1.1 SHOULD\nC1> list x \\r\\n\nC1< {\"status\": \"OK\"}\n```\n\n\
+                   **C-1** (SHOULD; x) w.\n\n```example C-1.1 SHOULD\nC1> inbox x \\r\\n\nC1< {\"status\": \"OK\"}\n```\n";
+        let spec = crate::spec::parse(doc).unwrap();
+        let verdict = |e: &Example| match e.id.as_str() {
+            "A-1.1" => Verdict::Failed,
+            "B-1.1" => Verdict::Blocked,
+            _ => Verdict::Error,
+        };
+        let class = [graded_for_tests(&spec, "budi", verdict)];
+        let matrix = matrix(&spec, &class, Policy::default());
+        assert_eq!(matrix.rows[0].parts[0].failing, ["A-1", "C-1"]);
+    }
 }

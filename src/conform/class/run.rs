@@ -104,29 +104,11 @@ pub(crate) async fn grade_submission(submission: Submission, shared: &Shared) ->
     graded
 }
 
-/// The examples of `kind` with the submission's users; those that cannot
-/// run with them are ERROR at once.
-fn examples(spec: &Spec, kind: Kind, users: &UserMap) -> (Vec<Example>, Vec<CaseResult>) {
-    let mut not_run = Vec::new();
-    let mapped = spec
-        .examples_of(kind)
-        .filter_map(|e| match users.apply(e) {
-            Ok(mapped) => Some(mapped),
-            Err(why) => {
-                let message = format!("cannot run with the given users: {why}");
-                not_run.push(CaseResult::not_run(e, Verdict::Error, "(users)", message));
-                None
-            }
-        })
-        .collect();
-    (mapped, not_run)
-}
-
 async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Shared) -> PartRun {
     let started = Instant::now();
     let _turn =
         if command.contains("{port}") { None } else { Some(shared.fixed_port.lock().await) };
-    let (mapped, mut results) = examples(&shared.spec, kind, &options.users);
+    let (mapped, mut results) = options.users.apply_all(shared.spec.examples_of(kind));
     let selected: Vec<&Example> = mapped.iter().collect();
     let mut done: Vec<CaseResult> = Vec::new();
     let work = async {
@@ -202,4 +184,38 @@ async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Share
         results.sort_by_key(|r| r.spec_line);
     }
     PartRun { kind, command: command.to_owned(), outcome, took: started.elapsed() }
+}
+
+/// A submission whose server ran every example of `spec`, each ending in
+/// the verdict `verdict_of` gives it: for the tests of the pure reports.
+#[cfg(test)]
+pub(crate) fn graded_for_tests(
+    spec: &Spec,
+    name: &str,
+    verdict_of: impl Fn(&Example) -> Verdict,
+) -> SubmissionRun {
+    SubmissionRun {
+        submission: Submission {
+            name: name.into(),
+            dir: std::path::PathBuf::from("."),
+            server: Some("./server {port}".into()),
+            client: None,
+            users: None,
+            expect: None,
+            timeout: Duration::from_secs(2),
+        },
+        expectations: Expectations::default(),
+        broken: None,
+        parts: vec![PartRun {
+            kind: Kind::Server,
+            command: "./server {port}".into(),
+            outcome: PartOutcome::Ran(
+                spec.examples
+                    .iter()
+                    .map(|e| CaseResult::not_run(e, verdict_of(e), "(test)", "<b>why</b>".into()))
+                    .collect(),
+            ),
+            took: Duration::from_secs(1),
+        }],
+    }
 }
