@@ -12,7 +12,7 @@
 #   benches/class.sh                  # all three
 #   RUNS=1 SIZES="11" benches/class.sh
 #   JOBS=8 benches/class.sh           # --jobs for all three (default: the
-#                                     # processors; 1 for the single server)
+#                                     # runner's own, twice the processors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,9 +46,7 @@ median() {
         awk '{w[NR]=$1; c[NR]=$2+$3} END {m=int((NR+1)/2); printf "%.1f s wall, %.1f s of processor time", w[m], c[m]}'
 }
 
-SINGLE_JOBS=("${JOBS_ARG[@]}")
-[ ${#SINGLE_JOBS[@]} -eq 0 ] && SINGLE_JOBS=(--jobs "$(nproc)")
-t=$(median "$BIN" conform server "${SINGLE_JOBS[@]}" --spawn "$PYTHON $SERVER --port {port}")
+t=$(median "$BIN" conform server "${JOBS_ARG[@]}" --spawn "$PYTHON $SERVER --port {port}")
 echo "one Python server submission (72 cases, a process each): $t"
 
 # Eleven students: the right fixtures and ten with planted bugs.

@@ -81,6 +81,18 @@ fn a_client_that_prompts_only_on_a_terminal_fails_cli_1_and_blocks_the_rest() {
 }
 
 #[test]
+fn a_client_slower_to_start_than_the_timeout_is_not_failed_for_it() {
+    // Its first prompt comes after a second; --timeout is half that. The
+    // start-up's wait covers the first prompt (as a server's listening),
+    // so that a busy machine's slow starts are never a verdict.
+    let Some(run) = broken(&["slow-start"], "CLI-1.1,CLI-3.1", &["--timeout", "0.5"]) else {
+        return;
+    };
+    assert_eq!(run.not_ok(), verdicts(&[]), "{}", run.show());
+    assert_eq!(run.code, 0, "{}", run.show());
+}
+
+#[test]
 fn a_missing_trailing_space_is_non_strict() {
     let Some(run) = broken(&["no-trailing-space"], "CLI-2.1,CLI-3.1", &[]) else { return };
     assert_eq!(run.not_ok(), verdicts(&[("CLI-2.1", "NON-STRICT")]), "{}", run.show());

@@ -131,8 +131,11 @@ async fn every_client_example_passes_against_the_reference_client() {
             argv.push("--trace".into());
         }
         let target = ClientTarget { argv, port: 8889 };
+        let options = Options::default();
+        let first_prompt = run::FirstPrompt::unknown(&options);
         let results =
-            run::run_client_cases(&examples, &target, &Options::default(), &ctx, &mut |_| {}).await;
+            run::run_client_cases(&examples, &target, first_prompt, &options, &ctx, &mut |_| {})
+                .await;
         assert_eq!(results.len(), examples.len());
         let flag = if trace { " --trace" } else { "" };
         assert_all_ok(&spec, &results, &|id| {

@@ -204,9 +204,8 @@ pub(super) struct CommonArgs {
     #[arg(long, default_value = "2", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub(super) timeout: Duration,
     /// How many cases run at once, each with its own process on its own
-    /// port [default: 1]. With --connect, or a command without {port}, the
-    /// cases share one port and run one by one whatever N is. On a busy
-    /// machine, more at once means slower starts: raise --timeout with it.
+    /// port [default: twice the processors]. With --connect, or a command
+    /// without {port}, the cases share one port and run one by one.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(super) jobs: Option<u16>,
     /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.

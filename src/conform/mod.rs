@@ -56,6 +56,7 @@ pub mod layout;
 pub mod lines;
 pub mod matcher;
 pub mod outcome;
+pub mod ports;
 pub mod process;
 pub mod report;
 pub mod run;
@@ -229,8 +230,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
         timeout: common.timeout,
         startup: startup.unwrap_or(Duration::from_secs(10)),
         users: users.clone(),
-        // One case at a time unless asked: a run's timing as it always was.
-        slots: run::Slots::new(common.jobs.map_or(1, usize::from)),
+        slots: common.jobs.map_or_else(run::Slots::for_this_machine, |n| run::Slots::new(n.into())),
         dir: None,
     };
     let ctx = Context::from_spec(&spec);
@@ -247,10 +247,11 @@ pub fn main(args: ConformArgs) -> ExitCode {
         let target = preflight(&mut under).await?;
         // The target itself, once, before the cases: a server that
         // cannot start, a client that ends at once, stop the run here.
+        let mut first_prompt = run::FirstPrompt::unknown(&options);
         let prepared = match &target {
             Target::Server(t) => Some(run::preflight_server(t, &options).await?),
             Target::Client(t) => {
-                run::preflight_client(selected[0], t, &options, &ctx).await?;
+                first_prompt = run::preflight_client(selected[0], t, &options, &ctx).await?;
                 None
             }
         };
@@ -287,7 +288,8 @@ pub fn main(args: ConformArgs) -> ExitCode {
                 run::run_server_cases(&selected, t, &options, &ctx, &mut progress).await;
             }
             (Target::Client(t), _) => {
-                run::run_client_cases(&selected, t, &options, &ctx, &mut progress).await;
+                run::run_client_cases(&selected, t, first_prompt, &options, &ctx, &mut progress)
+                    .await;
             }
         }
         Ok::<(), String>(())

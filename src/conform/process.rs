@@ -19,7 +19,7 @@
 //! another port than the runner's.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -313,12 +313,6 @@ pub fn exit_hint(status: ExitStatus) -> Option<&'static str> {
     }
 }
 
-/// A port that nothing listens on right now (the OS picks it).
-pub fn free_port() -> std::io::Result<u16> {
-    let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Whether something accepts connections at `addr`.
 pub async fn accepts(addr: SocketAddr) -> bool {
     matches!(
@@ -557,7 +551,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_group_is_seen_listening_where_it_listens() {
-        let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         // This test process is in its own group only by chance; a child in a
         // group of its own holding a listening socket is what the runner sees.

@@ -73,7 +73,7 @@ pub(crate) struct ClassArgs {
     /// not run by then is ERROR, and the others go on.
     #[arg(long, default_value = "120", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     budget: Duration,
-    /// How many cases run at once across the whole class (default: one per processor).
+    /// How many cases run at once across the whole class (default: twice the processors).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Count NON-STRICT as FAILED, and SHOULD cases as MUST.

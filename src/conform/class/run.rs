@@ -139,12 +139,21 @@ async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Share
                     argv: vec!["sh".into(), "-c".into(), command.to_owned()],
                     port: 8889,
                 };
+                let mut first_prompt = run::FirstPrompt::unknown(options);
                 if let Some(first) = selected.first() {
                     let _slot = shared.slots.take().await;
-                    run::preflight_client(first, &target, options, &shared.ctx).await?;
+                    first_prompt =
+                        run::preflight_client(first, &target, options, &shared.ctx).await?;
                 }
-                run::run_client_cases(&selected, &target, options, &shared.ctx, &mut progress)
-                    .await;
+                run::run_client_cases(
+                    &selected,
+                    &target,
+                    first_prompt,
+                    options,
+                    &shared.ctx,
+                    &mut progress,
+                )
+                .await;
             }
         }
         Ok::<(), String>(())

@@ -44,6 +44,7 @@ impl ClientTarget {
 pub async fn run_client_cases(
     examples: &[&Example],
     target: &ClientTarget,
+    first_prompt: FirstPrompt,
     options: &Options,
     ctx: &Context,
     progress: &mut dyn FnMut(Progress<'_>),
@@ -51,7 +52,7 @@ pub async fn run_client_cases(
     // With {port} each case has its own port; else they share one.
     let at_once = target.uses_port_placeholder();
     parallel::run_all(examples, at_once, &options.slots, progress, |index| {
-        run_client_case(examples[index], target, options, ctx)
+        run_client_case(examples[index], target, first_prompt, options, ctx)
     })
     .await
 }
@@ -75,6 +76,24 @@ struct ClientIo {
     at_prompt: bool,
     /// No prompt seen yet: lines before the first are a banner.
     seen_prompt: bool,
+    /// The longest wait for the first prompt, see [`FirstPrompt`].
+    first_prompt: Duration,
+}
+
+/// How long a case waits for the client's first prompt, which also waits
+/// for the program to start: a busy machine (a class, many cases at once)
+/// can make that slower than any one answer, so a client that showed a
+/// prompt when it was checked alone gets the start-up's time for it, as a
+/// server gets it to listen. One that showed none gets `--timeout`, so
+/// that each of its cases does not wait out the start-up again.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstPrompt(Duration);
+
+impl FirstPrompt {
+    /// The wait when nothing is known of the client yet.
+    pub fn unknown(options: &Options) -> Self {
+        Self(options.timeout.max(options.startup))
+    }
 }
 
 enum Next {
@@ -207,7 +226,8 @@ impl CaseRun<'_> {
         line: usize,
         source: &str,
     ) -> bool {
-        let timeout = self.options.timeout;
+        let first = !io.seen_prompt && io.first_prompt > self.options.timeout;
+        let timeout = if first { io.first_prompt } else { self.options.timeout };
         let mut extra = Vec::new();
         let check = loop {
             match io.next(timeout).await {
@@ -228,9 +248,13 @@ impl CaseRun<'_> {
                     let expected = prompt
                         .map(|p| p.display(&self.vars))
                         .unwrap_or_else(|| "Command …:".into());
+                    let wait = if first {
+                        format!("{} s of starting", timeout.as_secs_f64())
+                    } else {
+                        format!("{} s (--timeout sets the wait)", timeout.as_secs_f64())
+                    };
                     let mut message = format!(
-                        "the client showed no prompt within {} s (--timeout sets the wait; CLI-1: it prints `Command TOKEN:` before reading each line, even when its input is not a terminal)",
-                        timeout.as_secs_f64()
+                        "the client showed no prompt within {wait}; CLI-1: it prints `Command TOKEN:` before reading each line, even when its input is not a terminal"
                     );
                     if !extra.is_empty() {
                         message.push_str(&format!("; it printed {}", quote_lines(&extra)));
@@ -437,7 +461,11 @@ struct Session {
 /// Starts the reference server, the proxy on the client's port and the
 /// client; `None` when one of them cannot start (recorded as the case's
 /// setup error).
-async fn start(run: &mut CaseRun<'_>, target: &ClientTarget) -> Option<Session> {
+async fn start(
+    run: &mut CaseRun<'_>,
+    target: &ClientTarget,
+    first_prompt: FirstPrompt,
+) -> Option<Session> {
     let server = match InProcess::start(&run.options.users).await {
         Ok(server) => server,
         Err(error) => {
@@ -447,7 +475,7 @@ async fn start(run: &mut CaseRun<'_>, target: &ClientTarget) -> Option<Session> 
     };
     run.addr = server.addr;
     let port = if target.uses_port_placeholder() {
-        match crate::conform::process::free_port() {
+        match crate::conform::ports::free_port() {
             Ok(port) => port,
             Err(error) => {
                 run.setup_error(format!("cannot find a free port: {error}"));
@@ -508,6 +536,7 @@ async fn start(run: &mut CaseRun<'_>, target: &ClientTarget) -> Option<Session> 
         eof: false,
         at_prompt: false,
         seen_prompt: false,
+        first_prompt: first_prompt.0,
     };
     run.process = Some(running);
     Some(Session { server, proxy: proxy_task, io, port })
@@ -546,9 +575,10 @@ pub async fn preflight_client(
     target: &ClientTarget,
     options: &Options,
     ctx: &Context,
-) -> Result<(), String> {
+) -> Result<FirstPrompt, String> {
     let mut run = CaseRun::new(first, options, ctx, "client");
-    let Some(mut session) = start(&mut run, target).await else {
+    let unknown = FirstPrompt::unknown(options);
+    let Some(mut session) = start(&mut run, target, unknown).await else {
         let why = run
             .steps
             .first()
@@ -557,15 +587,21 @@ pub async fn preflight_client(
         return Err(format!("the client cannot be tested: {why}"));
     };
     let ended = loop {
-        match session.io.next(options.timeout).await {
-            Next::Event(OutEvent { kind: OutKind::Prompt, .. }) | Next::Timeout => break None,
+        match session.io.next(unknown.0).await {
+            Next::Event(OutEvent { kind: OutKind::Prompt, .. }) => break Ok(unknown),
+            Next::Timeout => break Ok(FirstPrompt(options.timeout)),
             Next::Event(_) => {}
-            Next::Eof => break run.exit_note_settled().await,
+            Next::Eof => break Err(run.exit_note_settled().await),
         }
     };
     let port = session.port;
     stop(&mut run, session).await;
-    let Some(how) = ended else { return Ok(()) };
+    let how = match ended {
+        Ok(first_prompt) => return Ok(first_prompt),
+        // Its output ended, yet it runs: the cases grade that.
+        Err(None) => return Ok(FirstPrompt(options.timeout)),
+        Err(Some(how)) => how,
+    };
     let entries = lock(&run.transcript).entries.clone();
     let connected = entries.iter().any(|e| e.text == "the client connected");
     let lines: Vec<String> = entries
@@ -599,11 +635,12 @@ pub async fn preflight_client(
 pub async fn run_client_case(
     example: &Example,
     target: &ClientTarget,
+    first_prompt: FirstPrompt,
     options: &Options,
     ctx: &Context,
 ) -> CaseResult {
     let mut run = CaseRun::new(example, options, ctx, "client");
-    let Some(mut session) = start(&mut run, target).await else {
+    let Some(mut session) = start(&mut run, target, first_prompt).await else {
         return run.finish();
     };
     let io = &mut session.io;

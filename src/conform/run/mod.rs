@@ -33,7 +33,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
-pub use self::client::{preflight_client, run_client_case, run_client_cases, ClientTarget};
+pub use self::client::{
+    preflight_client, run_client_case, run_client_cases, ClientTarget, FirstPrompt,
+};
 pub use self::server::{
     preflight_server, run_prepared_server_cases, run_server_case, run_server_cases, History,
     ServerPreflight, ServerTarget,

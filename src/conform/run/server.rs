@@ -524,7 +524,7 @@ async fn spawn_server(
     let startup = options.startup;
     let placeholder = command.contains("{port}");
     let port = if placeholder {
-        crate::conform::process::free_port().map_err(|e| {
+        crate::conform::ports::free_port().map_err(|e| {
             let message = format!("cannot find a free port: {e}");
             StartFailure { diagnosis: message.clone(), message }
         })?
