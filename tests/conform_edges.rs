@@ -493,3 +493,56 @@ fn sigterm_ends_a_class_run_and_leaves_nothing_behind() {
     assert!(gone_within(&marker, Duration::from_secs(2)), "`{marker}` survived SIGTERM");
     assert!(live.stderr().contains("interrupted by SIGTERM"), "{}", live.stderr());
 }
+
+/// Whether this system gives an unprivileged process a network of its own
+/// (`None`: it cannot tell, the `unshare` program is missing).
+fn own_networks() -> Option<bool> {
+    let status = Command::new("unshare")
+        .args(["--user", "--net", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    Some(status.success())
+}
+
+#[test]
+fn a_fixed_port_taken_on_the_host_is_free_in_the_programs_own_network() {
+    if !have_python() || own_networks() != Some(true) {
+        eprintln!("skipped: needs python3 and network namespaces");
+        return;
+    }
+    // The port the programs are fixed to is taken on the host's network.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let server = format!("python3 {} --port {port}", fixture("chat_server.py"));
+    let cases = "AUTH-1.1,SEND-3.1,INBOX-1.1,TRANS-3.1,LOGOUT-3.1";
+    let run = conform(&["server", "--spawn", &server, "--port", &port, "--case", cases]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    assert_eq!(run.verdicts().len(), 5, "{}", run.show());
+    assert!(run.not_ok().is_empty(), "{}", run.show());
+    let transcript = run.case("SEND-3.1")["transcript"].to_string();
+    assert!(transcript.contains("in a network of its own"), "{transcript}");
+    // A client fixed to that port finds the runner listening there.
+    let client = fixture("chat_client.py");
+    let run = conform(&[
+        "client",
+        "--port",
+        &port,
+        "--case",
+        "CLI-1.1,CLI-3.1,CLI-8.1",
+        "--",
+        "python3",
+        &client,
+        "--port",
+        &port,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    assert!(run.not_ok().is_empty(), "{}", run.show());
+    // A wrong client is still graded as wrong there.
+    let run = conform(&[
+        "client", "--port", &port, "--case", "CLI-8.1", "--", "python3", &client, "--port", &port,
+        "--break", "repr",
+    ]);
+    assert_eq!(run.verdicts()["CLI-8.1"], "FAILED", "{}", run.show());
+    drop(taken);
+}

@@ -128,7 +128,8 @@ pub(super) struct ExploreArgs {
     pub(super) timeout: Duration,
 }
 
-const CLASS_HELP: &str = "A manifest is a TOML file: defaults at the top, then one [[submission]] each.\n\n  \
+const CLASS_HELP: &str =
+    "A manifest is a TOML file: defaults at the top, then one [[submission]] each.\n\n  \
     timeout = \"1s\"                       # defaults for every submission\n  \
     server = \"python3 server.py {port}\"\n\n  \
     [[submission]]\n  \
@@ -142,8 +143,8 @@ const CLASS_HELP: &str = "A manifest is a TOML file: defaults at the top, then o
     a report that cannot be written).\n\n\
     Examples:\n  \
     progjar-chat conform class class.toml --html class.html --csv class.csv\n  \
-    progjar-chat conform class --each 'submissions/*' --server 'python3 server_thread_chat.py {port}' \
-    --client 'python3 chat-cli.py {port}' --markdown grades.md\n  \
+    progjar-chat conform class --each 'submissions/*' --server 'python3 server_thread_chat.py' \
+    --client 'python3 chat-cli.py' --markdown grades.md\n  \
     progjar-chat conform class class.toml --json - --jobs 4";
 
 #[derive(Debug, Args)]

@@ -46,6 +46,7 @@ mod class;
 mod console;
 pub mod diagnose;
 pub mod diff;
+pub mod endpoint;
 mod explore;
 pub mod export;
 pub mod form;
@@ -60,6 +61,8 @@ pub mod ports;
 pub mod process;
 pub mod report;
 pub mod run;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod select;
 pub mod summary;
 pub mod transcript;
@@ -415,6 +418,7 @@ async fn preflight(under: &mut Under) -> Result<Target, String> {
                 return Err("--spawn needs a command".into());
             }
             if !command.contains("{port}")
+                && !endpoint::own_networks()
                 && process::accepts(SocketAddr::from(([127, 0, 0, 1], *port))).await
             {
                 return Err(format!(
@@ -428,7 +432,7 @@ async fn preflight(under: &mut Under) -> Result<Target, String> {
                 return Err(format!("cannot find the program `{}`", argv[0]));
             }
             let uses_placeholder = argv.iter().any(|a| a.contains("{port}"));
-            if !uses_placeholder {
+            if !uses_placeholder && !endpoint::own_networks() {
                 if let Err(error) = std::net::TcpListener::bind(("127.0.0.1", *port)) {
                     return Err(format!(
                         "cannot listen on port {port} for the client ({error}); is a server running there? Stop it, or use --port / {{port}}"

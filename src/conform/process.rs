@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use super::endpoint::Endpoint;
 use super::transcript::Transcript;
 
 /// The most lines of a program's output one case's transcript records.
@@ -349,7 +350,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(250);
 /// longer (Linux only).
 pub async fn wait_until_listening(
     running: &mut Running,
-    addr: SocketAddr,
+    addr: &Endpoint,
     limit: Duration,
 ) -> Result<(), StartError> {
     let started = Instant::now();
@@ -358,7 +359,7 @@ pub async fn wait_until_listening(
     let mut last_look = started;
     loop {
         if let Ok(Ok(stream)) =
-            tokio::time::timeout(Duration::from_millis(250), TcpStream::connect(addr)).await
+            tokio::time::timeout(Duration::from_millis(250), addr.connect()).await
         {
             drop(stream);
             return Ok(());
@@ -427,8 +428,10 @@ pub fn group_listening(pgid: u32) -> Vec<SocketAddr> {
         return Vec::new();
     }
     let mut found = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(table) {
+    // The tables of the group leader's network: its own when it runs in a
+    // sandbox.
+    for table in ["tcp", "tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pgid}/net/{table}")) {
             found.extend(listening_in(&text, &inodes));
         }
     }

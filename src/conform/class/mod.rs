@@ -69,8 +69,9 @@ pub(crate) struct ClassArgs {
     /// How long a server may take to accept connections.
     #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     startup_timeout: Duration,
-    /// The longest a submission's server, or its client, may take in all: what is
-    /// not run by then is ERROR, and the others go on.
+    /// The longest a submission's server, or its client, may have cases running
+    /// (waiting for a slot is not counted): what is not run by then is ERROR,
+    /// and the others go on.
     #[arg(long, default_value = "120", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     budget: Duration,
     /// How many cases run at once across the whole class (default: twice the processors).
@@ -188,9 +189,9 @@ pub(crate) fn main(args: ClassArgs) -> ExitCode {
     let total = class.len();
     let mut graded: Vec<SubmissionRun> = Vec::with_capacity(total);
     let ended = runtime.block_on(interrupt::watch(async {
-        // As many submissions at once as cases, each with its budget
-        // from its own start: a submission never waits out its budget
-        // behind the others.
+        // As many submissions at once as cases; each budget counts only
+        // the time its submission has a case running, so that none is
+        // spent waiting behind the others.
         let mut running = futures_util::stream::iter(class.iter().cloned())
             .map(|s: Submission| grade_submission(s, &shared))
             .buffer_unordered(shared.slots.count());

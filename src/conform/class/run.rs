@@ -26,8 +26,9 @@ pub(crate) struct Shared {
     pub startup: Duration,
     /// The longest one part (a server, a client) of a submission may take.
     pub budget: Duration,
-    /// Held by a part whose command has no `{port}`: such parts all use
-    /// the same port, so they take turns.
+    /// Held by a part whose command has no `{port}` and that has no
+    /// network of its own: such parts all use the same port, so they take
+    /// turns.
     pub fixed_port: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -106,8 +107,13 @@ pub(crate) async fn grade_submission(submission: Submission, shared: &Shared) ->
 
 async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Shared) -> PartRun {
     let started = Instant::now();
-    let _turn =
-        if command.contains("{port}") { None } else { Some(shared.fixed_port.lock().await) };
+    // Its budget counts the time it has a case running, not the time the
+    // rest of the class makes it wait for a slot.
+    let (slots, clock) = options.slots.clocked();
+    let options = &Options { slots, ..options.clone() };
+    // A fixed port is shared, unless the program gets a network of its own.
+    let shares_port = !command.contains("{port}") && !crate::conform::endpoint::own_networks();
+    let _turn = if shares_port { Some(shared.fixed_port.lock().await) } else { None };
     let (mapped, mut results) = options.users.apply_all(shared.spec.examples_of(kind));
     let selected: Vec<&Example> = mapped.iter().collect();
     let mut done: Vec<CaseResult> = Vec::new();
@@ -121,7 +127,7 @@ async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Share
             Kind::Server => {
                 let target = ServerTarget::Spawn { command: command.to_owned(), port: 8889 };
                 let prepared = {
-                    let _slot = shared.slots.take().await;
+                    let _slot = options.slots.take().await;
                     run::preflight_server(&target, options).await?
                 };
                 run::run_prepared_server_cases(
@@ -141,7 +147,7 @@ async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Share
                 };
                 let mut first_prompt = run::FirstPrompt::unknown(options);
                 if let Some(first) = selected.first() {
-                    let _slot = shared.slots.take().await;
+                    let _slot = options.slots.take().await;
                     first_prompt =
                         run::preflight_client(first, &target, options, &shared.ctx).await?;
                 }
@@ -158,7 +164,10 @@ async fn grade_part(kind: Kind, command: &str, options: &Options, shared: &Share
         }
         Ok::<(), String>(())
     };
-    let ended = tokio::time::timeout(shared.budget, work).await;
+    let ended = tokio::select! {
+        ended = work => Ok(ended),
+        () = clock.spend(shared.budget) => Err(()),
+    };
     let mut outcome = match ended {
         Ok(Err(diagnosis)) => PartOutcome::Untestable(diagnosis),
         Ok(Ok(())) => {

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::{lock, parallel, CaseRun, InProcess, Options, SharedTranscript};
 use crate::conform::diagnose::one_finding as finding_check;
+use crate::conform::endpoint::Endpoint;
 use crate::conform::framing::{OutEvent, OutKind, OutputParser};
 use crate::conform::lines::{check_line, check_prompt};
 use crate::conform::matcher::{Check, Context, Finding, Verdict};
@@ -39,6 +40,47 @@ impl ClientTarget {
     }
 }
 
+/// Where the runner listens for a client: on the host, or in the network
+/// of its own a client with a fixed port is started in (the socket is made
+/// there before the client runs, and handed over once it has started).
+enum Listening {
+    Host(TcpListener),
+    #[cfg(target_os = "linux")]
+    Sandbox(crate::conform::sandbox::Sandbox),
+}
+
+impl Listening {
+    async fn host(port: u16) -> std::io::Result<Self> {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await.map(Self::Host)
+    }
+
+    /// A fixed port: in a network of the client's own where the system
+    /// allows it, so that such clients need not take turns on it.
+    async fn fixed(
+        cmd: &mut Command,
+        port: u16,
+        transcript: &SharedTranscript,
+    ) -> std::io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        if crate::conform::endpoint::own_networks() {
+            let sandbox = crate::conform::sandbox::Sandbox::prepare(cmd.as_std_mut(), Some(port))?;
+            lock(transcript).note("in a network of its own, where its fixed port is free");
+            return Ok(Self::Sandbox(sandbox));
+        }
+        let _ = (cmd, transcript);
+        Self::host(port).await
+    }
+
+    /// The listening socket, once the client is started.
+    fn listener(self) -> std::io::Result<TcpListener> {
+        match self {
+            Self::Host(listener) => Ok(listener),
+            #[cfg(target_os = "linux")]
+            Self::Sandbox(sandbox) => sandbox.listener(),
+        }
+    }
+}
+
 /// Runs client cases: at once (within `options.slots`) when each has a
 /// port of its own, else one after the other.
 pub async fn run_client_cases(
@@ -49,8 +91,9 @@ pub async fn run_client_cases(
     ctx: &Context,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<CaseResult> {
-    // With {port} each case has its own port; else they share one.
-    let at_once = target.uses_port_placeholder();
+    // With {port} or a network of its own each case has its own port;
+    // else they share one.
+    let at_once = target.uses_port_placeholder() || crate::conform::endpoint::own_networks();
     parallel::run_all(examples, at_once, &options.slots, progress, |index| {
         run_client_case(examples[index], target, first_prompt, options, ctx)
     })
@@ -473,7 +516,7 @@ async fn start(
             return None;
         }
     };
-    run.addr = server.addr;
+    run.addr = Endpoint::host(server.addr);
     let port = if target.uses_port_placeholder() {
         match crate::conform::ports::free_port() {
             Ok(port) => port,
@@ -486,17 +529,6 @@ async fn start(
     } else {
         target.port
     };
-    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            run.setup_error(format!(
-                "cannot listen on 127.0.0.1:{port} for the client to connect to: {error} (is another server running there? stop it, or put {{port}} in the client's arguments)"
-            ));
-            server.stop().await;
-            return None;
-        }
-    };
-    let proxy_task = proxy(listener, server.addr, Arc::clone(&run.transcript));
     let argv: Vec<String> = target.argv.iter().map(|a| with_port(a, port)).collect();
     run.note(format!(
         "starting the client: {}",
@@ -511,16 +543,40 @@ async fn start(
     if let Some(dir) = &run.options.dir {
         cmd.current_dir(dir);
     }
-    let mut running = match Running::spawn(cmd) {
-        Ok(running) => running,
+    // Where the client connects: the runner listens there before it starts.
+    let listening = if target.uses_port_placeholder() {
+        Listening::host(port).await
+    } else {
+        Listening::fixed(&mut cmd, port, &run.transcript).await
+    };
+    let listening = match listening {
+        Ok(listening) => listening,
         Err(error) => {
-            run.setup_error(format!("cannot start `{}`: {error}", argv[0]));
-            proxy_task.abort();
-            let _ = proxy_task.await;
+            run.setup_error(format!(
+                "cannot listen on 127.0.0.1:{port} for the client to connect to: {error} (is another server running there? stop it, or put {{port}} in the client's arguments)"
+            ));
             server.stop().await;
             return None;
         }
     };
+    let mut running = match Running::spawn(cmd) {
+        Ok(running) => running,
+        Err(error) => {
+            run.setup_error(format!("cannot start `{}`: {error}", argv[0]));
+            server.stop().await;
+            return None;
+        }
+    };
+    let listener = match listening.listener() {
+        Ok(listener) => listener,
+        Err(error) => {
+            run.setup_error(format!("cannot listen in the client's own network: {error}"));
+            running.kill().await;
+            server.stop().await;
+            return None;
+        }
+    };
+    let proxy_task = proxy(listener, server.addr, Arc::clone(&run.transcript));
     let (tx, rx) = mpsc::unbounded_channel();
     if let Some(stdout) = running.child.stdout.take() {
         reader_task(stdout, Arc::clone(&run.transcript), tx);

@@ -28,8 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::conform::endpoint::Endpoint;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
@@ -125,7 +127,7 @@ struct CaseRun<'a> {
     tokens: Vec<String>,
     conns: BTreeMap<u32, Conn>,
     /// Where `C1`, `C2`, … connect.
-    addr: SocketAddr,
+    addr: Endpoint,
     /// The implementation's process, when the runner started it.
     process: Option<Running>,
     /// The process's output (a server's both streams, a client's standard
@@ -161,7 +163,7 @@ impl<'a> CaseRun<'a> {
             given: None,
             tokens: Vec::new(),
             conns: BTreeMap::new(),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            addr: Endpoint::host(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             process: None,
             readers: Vec::new(),
             foreign: Vec::new(),
@@ -256,8 +258,7 @@ impl<'a> CaseRun<'a> {
 
     async fn conn(&mut self, n: u32) -> Result<&mut Conn, String> {
         if !self.conns.contains_key(&n) {
-            let connect =
-                tokio::time::timeout(self.options.timeout, TcpStream::connect(self.addr)).await;
+            let connect = tokio::time::timeout(self.options.timeout, self.addr.connect()).await;
             let stream = match connect {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => return Err(format!("{error} ({})", self.addr)),

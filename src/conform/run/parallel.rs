@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
 
 use crate::conform::outcome::{CaseResult, Progress};
 use crate::spec::Example;
@@ -21,13 +23,92 @@ use crate::spec::Example;
 pub struct Slots {
     semaphore: Arc<Semaphore>,
     count: usize,
+    /// With [`Slots::clocked`]: the time its holders had a slot.
+    clock: Option<Clock>,
+}
+
+/// How long the holders of some slots had at least one of them: what a
+/// part of a class has cost the others, whatever the class made it wait
+/// (its `--budget`). Waiting for a slot is not counted, so that a loaded
+/// class does not cut a right submission short.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<Mutex<ClockState>>);
+
+#[derive(Debug, Default)]
+struct ClockState {
+    holders: usize,
+    since: Option<Instant>,
+    spent: Duration,
+}
+
+impl Clock {
+    /// The time counted so far.
+    pub fn spent(&self) -> Duration {
+        let state = self.lock();
+        state.spent + state.since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
+    /// Ends when `budget` is spent.
+    pub async fn spend(&self, budget: Duration) {
+        loop {
+            // The clock runs no faster than the wall: sleeping what is
+            // left never oversleeps.
+            let left = budget.saturating_sub(self.spent());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left).await;
+        }
+    }
+
+    fn start(&self) {
+        let mut state = self.lock();
+        if state.holders == 0 {
+            state.since = Some(Instant::now());
+        }
+        state.holders += 1;
+    }
+
+    fn stop(&self) {
+        let mut state = self.lock();
+        state.holders -= 1;
+        if state.holders == 0 {
+            if let Some(since) = state.since.take() {
+                state.spent += since.elapsed();
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A slot, given back when dropped.
+pub struct Slot<'a> {
+    _permit: SemaphorePermit<'a>,
+    clock: Option<&'a Clock>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(clock) = self.clock {
+            clock.stop();
+        }
+    }
 }
 
 impl Slots {
     /// `count` slots (at least one).
     pub fn new(count: usize) -> Self {
         let count = count.max(1);
-        Self { semaphore: Arc::new(Semaphore::new(count)), count }
+        Self { semaphore: Arc::new(Semaphore::new(count)), count, clock: None }
+    }
+
+    /// The same slots, and a new clock of the time its holders have one.
+    pub fn clocked(&self) -> (Self, Clock) {
+        let clock = Clock::default();
+        (Self { clock: Some(clock.clone()), ..self.clone() }, clock)
     }
 
     /// The default: two per processor. A case spends most of its time
@@ -44,9 +125,13 @@ impl Slots {
         self.count
     }
 
-    /// Waits for a free slot; it is given back when the permit is dropped.
-    pub async fn take(&self) -> SemaphorePermit<'_> {
-        self.semaphore.acquire().await.expect("the semaphore is never closed")
+    /// Waits for a free slot; it is given back when dropped.
+    pub async fn take(&self) -> Slot<'_> {
+        let permit = self.semaphore.acquire().await.expect("the semaphore is never closed");
+        if let Some(clock) = &self.clock {
+            clock.start();
+        }
+        Slot { _permit: permit, clock: self.clock.as_ref() }
     }
 }
 
@@ -114,4 +199,43 @@ where
         }
     }
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_counts_only_the_time_a_slot_is_held() {
+        let slots = Slots::new(1);
+        let (mine, clock) = slots.clocked();
+        // Another part holds the only slot for 5 s: not counted.
+        let other = slots.take().await;
+        let waiting = tokio::spawn(async move {
+            let _slot = mine.take().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(clock.spent(), Duration::ZERO);
+        drop(other);
+        waiting.await.unwrap();
+        assert_eq!(clock.spent(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_held_at_once_count_once() {
+        let slots = Slots::new(2);
+        let (mine, clock) = slots.clocked();
+        let a = mine.take().await;
+        let b = mine.take().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(a);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(b);
+        assert_eq!(clock.spent(), Duration::from_secs(4));
+        // Spent up to a budget: at once when it is spent already.
+        tokio::time::timeout(Duration::from_millis(1), clock.spend(Duration::from_secs(4)))
+            .await
+            .expect("spent already");
+    }
 }

@@ -13,11 +13,10 @@
 //! Each request goes on a connection of its own, closed after its reply,
 //! so that a server serving one connection at a time is probed too.
 
-use std::net::SocketAddr;
+use crate::conform::endpoint::Endpoint;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::net::TcpStream;
 
 /// The made-up command the others are compared with.
 pub const MADE_UP: &str = "xyzzy";
@@ -86,9 +85,9 @@ pub fn missing(probes: &[(&str, Answer)], made_up: &Answer) -> Vec<String> {
 }
 
 /// Sends one request on a fresh connection and reads one reply.
-async fn ask(addr: SocketAddr, request: &str, wait: Duration) -> (Answer, Vec<u8>) {
+async fn ask(addr: &Endpoint, request: &str, wait: Duration) -> (Answer, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(Ok(mut stream)) = tokio::time::timeout(wait, TcpStream::connect(addr)).await else {
+    let Ok(Ok(mut stream)) = tokio::time::timeout(wait, addr.connect()).await else {
         return (Answer::Refused, Vec::new());
     };
     let _ = stream.set_nodelay(true);
@@ -135,7 +134,7 @@ pub struct Findings {
 }
 
 /// Probes the server at `addr` as `user`/`password`.
-pub async fn probe(addr: SocketAddr, user: &str, password: &str, wait: Duration) -> Findings {
+pub async fn probe(addr: &Endpoint, user: &str, password: &str, wait: Duration) -> Findings {
     let (_, login) = ask(addr, &format!("auth {user} {password} \r\n"), wait).await;
     let Some(t) = token(&login) else {
         return Findings {

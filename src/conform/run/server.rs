@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::conn::Conn;
 use super::{lock, parallel, probe, CaseRun, InProcess, Options, SharedTranscript};
 use crate::conform::diagnose::one_finding;
+use crate::conform::endpoint::Endpoint;
 use crate::conform::matcher::{Check, Context, ReplyBytes, Verdict};
 use crate::conform::outcome::{CaseResult, Progress};
 use crate::conform::process::{
@@ -119,7 +120,7 @@ pub async fn preflight_server(
         ServerTarget::Connect(addr) => {
             let history = history(*addr, options).await;
             let (user, password) = test_users(options).next().unwrap_or(("", ""));
-            let found = probe::probe(*addr, user, password, wait).await;
+            let found = probe::probe(&Endpoint::host(*addr), user, password, wait).await;
             Ok(ServerPreflight { missing: found.missing, history })
         }
         ServerTarget::Spawn { command, port } => {
@@ -128,10 +129,10 @@ pub async fn preflight_server(
                 .await
                 .map_err(|failure| failure.diagnosis)?;
             let (user, password) = test_users(options).next().unwrap_or(("", ""));
-            let found = probe::probe(started.addr, user, password, wait).await;
+            let found = probe::probe(&started.addr, user, password, wait).await;
             started.running.kill().await;
-            if !command.contains("{port}") {
-                wait_until_closed(started.addr, Duration::from_secs(2)).await;
+            if !command.contains("{port}") && !started.addr.is_sandboxed() {
+                wait_until_closed(started.addr.addr, Duration::from_secs(2)).await;
             }
             Ok(ServerPreflight { missing: found.missing, history: History::default() })
         }
@@ -166,9 +167,12 @@ pub async fn run_prepared_server_cases(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Vec<CaseResult> {
     let missing = &prepared.missing;
-    // Each case on its own port and its own process, or the one server.
+    // Each case on its own port (or in its own network) and its own
+    // process, or the one server.
     let at_once = match target {
-        ServerTarget::Spawn { command, .. } => command.contains("{port}"),
+        ServerTarget::Spawn { command, .. } => {
+            command.contains("{port}") || crate::conform::endpoint::own_networks()
+        }
         ServerTarget::Reference => true,
         ServerTarget::Connect(_) => false,
     };
@@ -334,7 +338,7 @@ async fn prelude(run: &mut CaseRun<'_>) -> Result<(), String> {
     let users: Vec<(String, String)> =
         test_users(run.options).map(|(u, p)| (u.to_owned(), p.to_owned())).collect();
     for (user, password) in users {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(run.addr)).await {
+        let stream = match tokio::time::timeout(timeout, run.addr.connect()).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
                 return Err(format!("setup: cannot connect to {}: {error}", run.addr))
@@ -380,7 +384,7 @@ async fn cleanup(run: &mut CaseRun<'_>) {
     }
     lock(&run.transcript).in_setup = true;
     let timeout = run.options.timeout.min(Duration::from_secs(1));
-    if let Ok(Ok(stream)) = tokio::time::timeout(timeout, TcpStream::connect(run.addr)).await {
+    if let Ok(Ok(stream)) = tokio::time::timeout(timeout, run.addr.connect()).await {
         let mut conn = Conn::new("C0".into(), stream, Arc::clone(&run.transcript));
         for token in tokens {
             if conn.ask(format!("logout {token} \r\n").as_bytes(), timeout).await.is_err() {
@@ -412,7 +416,7 @@ async fn run_case(
     let mut in_process = None;
     match target {
         ServerTarget::Connect(addr) => {
-            run.addr = *addr;
+            run.addr = Endpoint::host(*addr);
             run.foreign = prepared.history.sessions.clone();
             if let Err(message) = prelude(&mut run).await {
                 lock(&run.transcript).in_setup = false;
@@ -423,7 +427,7 @@ async fn run_case(
         }
         ServerTarget::Reference => match InProcess::start(&options.users).await {
             Ok(server) => {
-                run.addr = server.addr;
+                run.addr = Endpoint::host(server.addr);
                 in_process = Some(server);
             }
             Err(error) => {
@@ -482,10 +486,10 @@ async fn run_case(
         // The last lines it wrote, before the transcript is closed.
         settle_readers(std::mem::take(&mut run.readers), Duration::from_millis(500)).await;
         // The next case uses this port only when the command has no
-        // {port}: then it must be free first.
+        // {port} and no network of its own: then it must be free first.
         if let ServerTarget::Spawn { command, .. } = target {
-            if !command.contains("{port}") {
-                wait_until_closed(run.addr, Duration::from_secs(2)).await;
+            if !command.contains("{port}") && !run.addr.is_sandboxed() {
+                wait_until_closed(run.addr.addr, Duration::from_secs(2)).await;
             }
         }
         run.process = Some(process);
@@ -499,7 +503,7 @@ async fn run_case(
 /// A server started by the runner, accepting connections.
 struct Started {
     running: Running,
-    addr: SocketAddr,
+    addr: Endpoint,
     output: Output,
     readers: Vec<JoinHandle<()>>,
 }
@@ -542,6 +546,8 @@ async fn spawn_server(
     if let Some(dir) = &options.dir {
         cmd.current_dir(dir);
     }
+    let addr =
+        if placeholder { Endpoint::host(addr) } else { own_network(&mut cmd, addr, transcript) };
     let mut running = Running::spawn(cmd).map_err(|e| {
         let message = format!("cannot start `{command_line}`: {e}");
         StartFailure { diagnosis: message.clone(), message }
@@ -554,7 +560,7 @@ async fn spawn_server(
     if let Some(err) = running.child.stderr.take() {
         readers.push(pipe_lines(err, "stderr", output.clone()));
     }
-    let waited = wait_until_listening(&mut running, addr, startup).await;
+    let waited = wait_until_listening(&mut running, &addr, startup).await;
     let message = match waited {
         Ok(()) => return Ok(Started { running, addr, output, readers }),
         Err(StartError::Exited(how)) => {
@@ -568,7 +574,7 @@ async fn spawn_server(
             "nothing accepted connections on {addr} within {} s after starting the server (--startup-timeout); does it listen on the port the runner gave it?",
             limit.as_secs_f64()
         ),
-        Err(StartError::Elsewhere(others)) => elsewhere(addr, &others, placeholder),
+        Err(StartError::Elsewhere(others)) => elsewhere(addr.addr, &others, placeholder),
         Err(StartError::Spawn(e)) => e,
     };
     running.kill().await;
@@ -581,6 +587,25 @@ async fn spawn_server(
     );
     lock(transcript).note(format!("the server cannot be used: {message}"));
     Err(StartFailure { message, diagnosis })
+}
+
+/// A server whose port is fixed runs in a network of its own where the
+/// system allows it, so that its cases, and other such servers, need not
+/// take turns on that port; else on the host's.
+fn own_network(cmd: &mut Command, addr: SocketAddr, transcript: &SharedTranscript) -> Endpoint {
+    #[cfg(target_os = "linux")]
+    if crate::conform::sandbox::available() {
+        match crate::conform::sandbox::Sandbox::prepare(cmd.as_std_mut(), None) {
+            Ok(sandbox) => {
+                lock(transcript).note("in a network of its own, where its fixed port is free");
+                return Endpoint::in_sandbox(addr, sandbox);
+            }
+            Err(error) => lock(transcript)
+                .note(format!("on the host's network (no network of its own: {error})")),
+        }
+    }
+    let _ = (cmd, transcript);
+    Endpoint::host(addr)
 }
 
 /// The message for a server that listens, but not at `addr`: where it
