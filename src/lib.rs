@@ -8,7 +8,8 @@
 //! | [`protocol`] | the sans-I/O core: framing, requests, state, replies, JSON |
 //! | [`sync`] | the one switch between std and loom locks |
 //! | [`shared`] | the state shared by all connections, behind one mutex |
-//! | [`server`] | the tokio server: `server::run(listener, state, config, shutdown)` |
+//! | [`users_file`] | reading a users file (`--users FILE`) |
+//! | [`server`] | the tokio server: `server::run(listener, state, shutdown)` |
 //! | [`client`] | the interactive client: a sans-I/O session plus a tokio loop |
 //! | [`spec`] | the executable spec: rules and examples parsed from `spec/PROTOCOL.md` |
 //! | [`conform`] | the conformance runner: spec examples against any server or client |
@@ -31,3 +32,4 @@ pub mod server;
 pub mod shared;
 pub mod spec;
 pub mod sync;
+pub mod users_file;

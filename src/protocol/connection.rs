@@ -16,7 +16,8 @@
 
 use std::ops::ControlFlow;
 
-use super::frame::{find_crlf, FrameError, DEFAULT_MAX_LINE};
+use super::frame::{find_crlf, FrameError};
+use super::limits::DEFAULT_MAX_LINE;
 
 /// The bytes of one connection that are not yet a whole request.
 ///

@@ -23,11 +23,7 @@
 //! escapes every `\r` and `\n` inside a reply, so no reply holds one
 //! before its end. [`find_reply_end`] finds it, resumably.
 
-/// The longest request line accepted by default, terminator included.
-///
-/// Large enough for a 100 KB message with room to spare, small enough that a
-/// client cannot make the server buffer without bound.
-pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+use super::limits::DEFAULT_MAX_LINE;
 
 /// What ends every reply.
 pub const REPLY_TERMINATOR: &[u8] = b"\r\n\r\n";

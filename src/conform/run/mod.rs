@@ -503,10 +503,9 @@ impl InProcess {
         let addr = listener.local_addr()?;
         let state = Arc::new(SharedChat::new(users.directory()));
         let (tx, rx) = oneshot::channel::<()>();
-        let server =
-            crate::server::run(listener, state, crate::server::Config::default(), async move {
-                let _ = rx.await;
-            });
+        let server = crate::server::run(listener, state, async move {
+            let _ = rx.await;
+        });
         // The reference server's log lines are not the runner's output.
         let handle =
             tokio::spawn(server.with_subscriber(tracing::subscriber::NoSubscriber::default()));
