@@ -38,20 +38,12 @@ fn json_value_end(buf: &[u8]) -> Option<usize> {
         return None;
     }
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = JsonStrings::default();
     for (i, &b) in buf.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
+        if !strings.outside(b) {
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
@@ -63,6 +55,36 @@ fn json_value_end(buf: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Where JSON text stands, byte by byte: inside a string or outside
+/// every one. What both a reply's end and a spelling of JSON are looked
+/// for in: brackets, commas and colons count only outside strings.
+#[derive(Debug, Default)]
+pub(crate) struct JsonStrings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// Takes the next byte: whether it stands outside every string (a
+    /// string's quotes and what they enclose do not).
+    pub(crate) fn outside(&mut self, b: u8) -> bool {
+        if self.in_string {
+            match (self.escaped, b) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+            false
+        } else if b == b'"' {
+            self.in_string = true;
+            false
+        } else {
+            true
+        }
+    }
 }
 
 /// What a piece of a client's standard output is.

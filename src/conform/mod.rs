@@ -113,14 +113,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     };
     let (kind, common, under, startup) = match target {
         TargetArgs::Server(a) => {
-            let under = match (&a.connect, &a.spawn) {
-                (Some(addr), None) => Some(Under::Connect { addr_arg: addr.clone(), addr: None }),
-                (None, Some(command)) => {
-                    Some(Under::Spawn { command: command.clone(), port: a.port })
-                }
-                _ => None,
-            };
-            (Kind::Server, a.common, under, Some(a.startup_timeout))
+            (Kind::Server, a.common, a.server.under(), Some(a.server.startup_timeout))
         }
         TargetArgs::Class(a) => return class::main(a),
         TargetArgs::Explore(a) => return explore::main(a),

@@ -326,28 +326,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn agrees_with_the_copying_implementation_on_any_split() {
-        // A small deterministic generator: streams of short and over-long
-        // lines over the bytes that matter (`\r`, `\n`, others), cut into
-        // reads of random sizes.
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
+    /// A small deterministic generator (xorshift): `next(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed % n
-        };
+        }
+    }
+
+    /// A stream of fewer than `most` bytes over the ones that matter
+    /// (`\r`, `\n`, others): short and over-long lines alike.
+    fn random_stream(next: &mut impl FnMut(u64) -> u64, most: u64) -> Vec<u8> {
+        let len = next(most) as usize;
+        (0..len)
+            .map(|_| match next(6) {
+                0 | 1 => b'\r',
+                2 => b'\n',
+                _ => b'a' + next(3) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_the_copying_implementation_on_any_split() {
+        // Random streams, cut into reads of random sizes.
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..3000 {
             let max_line = 2 + next(12) as usize;
-            let len = next(80) as usize;
-            let stream: Vec<u8> = (0..len)
-                .map(|_| match next(6) {
-                    0 | 1 => b'\r',
-                    2 => b'\n',
-                    _ => b'a' + next(3) as u8,
-                })
-                .collect();
+            let stream = random_stream(&mut next, 80);
             let mut ours = Connection::new(max_line);
             let mut reference =
                 CopyingConnection { buf: Vec::new(), searched: 0, discarding: false, max_line };
@@ -401,23 +409,10 @@ mod tests {
     /// stopping, over random streams and reads.
     #[test]
     fn stopping_and_resuming_changes_nothing_but_when() {
-        let mut seed = 0x6a09_e667_f3bc_c908_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x6a09_e667_f3bc_c908);
         for _ in 0..3000 {
             let max_line = 2 + next(12) as usize;
-            let len = next(120) as usize;
-            let stream: Vec<u8> = (0..len)
-                .map(|_| match next(6) {
-                    0 | 1 => b'\r',
-                    2 => b'\n',
-                    _ => b'a' + next(3) as u8,
-                })
-                .collect();
+            let stream = random_stream(&mut next, 120);
             let mut ours = Connection::new(max_line);
             let mut plain = Connection::new(max_line);
             let (mut got, mut want) = (Vec::new(), Vec::new());
