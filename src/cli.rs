@@ -31,7 +31,7 @@ use crate::shared::SharedChat;
         progjar-chat client            # then type: auth messi surabaya",
     after_help = "Logs go to stderr; set RUST_LOG=debug to see one line per connection and request."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }

@@ -21,15 +21,17 @@
 //! The protocol itself is specified in `spec/PROTOCOL.md`; every rule there
 //! cites the assignment or the original implementation it comes from.
 
-pub mod bench;
+#![warn(unreachable_pub)]
+
+pub(crate) mod bench;
 pub mod cli;
-pub mod client;
+pub(crate) mod client;
 pub mod conform;
-pub mod duration;
-pub mod exit;
+pub(crate) mod duration;
+pub(crate) mod exit;
 pub mod protocol;
 pub mod server;
 pub mod shared;
 pub mod spec;
-pub mod sync;
+pub(crate) mod sync;
 pub mod users_file;

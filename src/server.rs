@@ -47,12 +47,12 @@ use crate::shared::{Batch, SharedChat};
 
 /// On shutdown, a connection keeps being answered until it has been quiet
 /// this long...
-pub const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
+pub(crate) const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
 
 /// ...or for at most this long after the server began to stop, whichever
 /// comes first. A reply still being written when this runs out is dropped
 /// with the connection (its client is not reading).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How much one read takes from a socket.
 const READ_CHUNK: usize = 64 * 1024;
@@ -82,7 +82,7 @@ thread_local! {
 /// at no measurable cost in throughput (see the README's Performance
 /// section). The load generator and the baseline server of `progjar-chat
 /// bench` use it too.
-pub const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 4;
 
 /// The multi-threaded runtime the server runs on: tokio's defaults (a
 /// worker per CPU), but fair to many connections; see

@@ -19,7 +19,7 @@ const KEEP_AT_MOST: usize = 1024 * 1024;
 
 /// A connection to the server under test.
 #[derive(Debug)]
-pub struct BenchConn {
+pub(crate) struct BenchConn {
     stream: TcpStream,
     buf: Vec<u8>,
     /// Where the next reply starts in `buf`.
@@ -29,30 +29,30 @@ pub struct BenchConn {
 }
 
 /// Why a request got no reply.
-pub fn closed() -> io::Error {
+pub(crate) fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")
 }
 
 impl BenchConn {
     /// Connects (with Nagle's algorithm off, as every request is one write).
-    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Self { stream, buf: Vec::new(), start: 0, searched: 0 })
     }
 
     /// Writes `bytes` (one or more requests).
-    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await
     }
 
     /// Waits for the next whole reply, terminator included.
-    pub async fn reply(&mut self) -> io::Result<&[u8]> {
+    pub(crate) async fn reply(&mut self) -> io::Result<&[u8]> {
         self.next_reply(None).await
     }
 
     /// [`Self::reply`] with a limit on the wait between two reads.
-    pub async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
+    pub(crate) async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
         self.next_reply(Some(limit)).await
     }
 
@@ -81,7 +81,7 @@ impl BenchConn {
 
     /// Sends one request and waits (at most `limit` between reads) for its
     /// reply; an error reply is returned as `Err` with its message.
-    pub async fn request(&mut self, line: &[u8], limit: Duration) -> Result<&[u8], String> {
+    pub(crate) async fn request(&mut self, line: &[u8], limit: Duration) -> Result<&[u8], String> {
         self.send(line).await.map_err(|e| e.to_string())?;
         let reply = self.reply_within(limit).await.map_err(|e| e.to_string())?;
         if wire::is_error(reply) {

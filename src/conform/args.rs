@@ -31,7 +31,7 @@ use crate::spec::{self, Spec, PROTOCOL_PATH};
     Durations (--timeout, --startup-timeout): seconds (2, 0.5) or with a unit (500ms, 2s, 2m). \
     A report path of - writes that report to standard output (the text then goes to standard error)."
 )]
-pub struct ConformArgs {
+pub(crate) struct ConformArgs {
     #[command(subcommand)]
     pub(super) target: Option<TargetArgs>,
     /// List every case, server and client (ID, level, spec line, rule), and exit.

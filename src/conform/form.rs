@@ -21,7 +21,7 @@ pub(crate) fn byte_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
 
 /// Why two JSON texts of the same meaning differ, in words (nothing when
 /// no known cause explains it).
-pub fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
+pub(crate) fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
     let mut hints = Vec::new();
     let text = String::from_utf8_lossy(actual);
     let compact = |sep: u8, spaced: &str| {

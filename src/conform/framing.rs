@@ -5,7 +5,7 @@
 
 /// What the bytes received so far hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scan {
+pub(crate) enum Scan {
     /// A reply ending in `\r\n\r\n`, this many bytes long.
     Reply(usize),
     /// A whole JSON value (and the white space after it, this many bytes in
@@ -18,7 +18,7 @@ pub enum Scan {
 }
 
 /// Finds the first reply in `buf`.
-pub fn scan_reply(buf: &[u8]) -> Scan {
+pub(crate) fn scan_reply(buf: &[u8]) -> Scan {
     if let Some(end) = crate::protocol::frame::find_reply_end(buf, 0, 0) {
         return Scan::Reply(end);
     }
@@ -90,7 +90,7 @@ impl JsonStrings {
 /// What a piece of a client's standard output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum OutKind {
+pub(crate) enum OutKind {
     /// A line that counts as output.
     Line,
     /// `Command …:` at the start of a line: the client waits for input.
@@ -103,7 +103,7 @@ pub enum OutKind {
 
 /// One piece of a client's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutEvent {
+pub(crate) struct OutEvent {
     pub kind: OutKind,
     /// The text, without its newline.
     pub text: String,
@@ -122,7 +122,7 @@ impl OutEvent {
 /// newline, and since typed input is not echoed on a pipe, the reply to
 /// the command follows right after it.
 #[derive(Debug, Default)]
-pub struct OutputParser {
+pub(crate) struct OutputParser {
     buf: Vec<u8>,
     /// The last line was the echo of a wire line (`send … \r\n` printed
     /// with `print`), so an empty line follows that is part of it.
@@ -136,12 +136,12 @@ const MAX_LINE: usize = 64 * 1024;
 const COMMANDS: [&str; 5] = ["send ", "auth ", "inbox ", "list ", "logout "];
 
 impl OutputParser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Takes more output; returns the pieces now complete.
-    pub fn feed(&mut self, data: &[u8]) -> Vec<OutEvent> {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Vec<OutEvent> {
         self.buf.extend_from_slice(data);
         let mut events = Vec::new();
         loop {
@@ -181,7 +181,7 @@ impl OutputParser {
     }
 
     /// The end of the output: whatever is left is one last line.
-    pub fn finish(&mut self) -> Vec<OutEvent> {
+    pub(crate) fn finish(&mut self) -> Vec<OutEvent> {
         if self.buf.is_empty() {
             return Vec::new();
         }

@@ -9,7 +9,7 @@ use super::verdict::{Check, Verdict};
 use crate::spec::pattern::{escape_bytes, Bindings, Json, Seg, Text};
 
 /// Checks a line the client printed against a `U<` line.
-pub fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
+pub(crate) fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
     let mut check = match check_text(
         expected,
         actual,
@@ -69,7 +69,7 @@ fn trimmed(text: &Text) -> Text {
 }
 
 /// Checks a prompt the client showed against a `U?` line.
-pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
+pub(crate) fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
     match check_text(expected, actual, vars, "the prompt differs only in white space") {
         Ok(done) => done,
         Err(mut check) => {

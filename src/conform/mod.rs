@@ -41,30 +41,30 @@
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
 
 mod args;
-pub mod cause;
+pub(crate) mod cause;
 mod class;
 mod console;
-pub mod diagnose;
-pub mod diff;
+pub(crate) mod diagnose;
+pub(crate) mod diff;
 mod explore;
-pub mod export;
-pub mod form;
-pub mod framing;
+pub(crate) mod export;
+pub(crate) mod form;
+pub(crate) mod framing;
 pub mod grade;
 mod interrupt;
-pub mod layout;
-pub mod lines;
+pub(crate) mod layout;
+pub(crate) mod lines;
 pub mod matcher;
 pub mod outcome;
-pub mod process;
+pub(crate) mod process;
 pub mod report;
 pub mod run;
 pub mod select;
-pub mod summary;
-pub mod transcript;
-pub mod triage;
-pub mod users;
-pub mod verdict;
+pub(crate) mod summary;
+pub(crate) mod transcript;
+pub(crate) mod triage;
+pub(crate) mod users;
+pub(crate) mod verdict;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-pub use self::args::ConformArgs;
+pub(crate) use self::args::ConformArgs;
 use self::args::*;
 use self::console::*;
 use self::grade::Policy;
@@ -87,7 +87,7 @@ use self::users::UserMap;
 use crate::spec::{Example, Kind, Level};
 
 /// Exit code: the runner itself could not work.
-pub const EXIT_RUNNER: u8 = 2;
+pub(crate) const EXIT_RUNNER: u8 = 2;
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("progjar-chat conform: error: {message}");
@@ -95,7 +95,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Runs `progjar-chat conform`.
-pub fn main(args: ConformArgs) -> ExitCode {
+pub(crate) fn main(args: ConformArgs) -> ExitCode {
     let Some(target) = args.target else {
         if !args.list {
             return fail(

@@ -10,14 +10,14 @@ use crate::spec::{Example, Level};
 /// `AUTH-1` select `AUTH-1.1`, `AUTH-1.2`; `SEND-4.1` selects only itself,
 /// not `SEND-4.10`). Case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CasePattern(String);
+pub(crate) struct CasePattern(String);
 
 impl CasePattern {
-    pub fn new(pattern: &str) -> Self {
+    pub(crate) fn new(pattern: &str) -> Self {
         Self(pattern.trim().to_ascii_uppercase())
     }
 
-    pub fn matches(&self, id: &str) -> bool {
+    pub(crate) fn matches(&self, id: &str) -> bool {
         let id = id.to_ascii_uppercase();
         if self.0.contains(['*', '?']) {
             glob(self.0.as_bytes(), id.as_bytes())
@@ -47,7 +47,7 @@ pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
 }
 
 /// Splits `--case` values on commas too (`--case AUTH-1.1,SEND-*`).
-pub fn case_patterns(values: &[String]) -> Vec<CasePattern> {
+pub(crate) fn case_patterns(values: &[String]) -> Vec<CasePattern> {
     values
         .iter()
         .flat_map(|v| v.split(','))
@@ -58,7 +58,7 @@ pub fn case_patterns(values: &[String]) -> Vec<CasePattern> {
 
 /// The examples selected by the patterns (all when there are none) and the
 /// level (both when `None`), in document order.
-pub fn select<'a>(
+pub(crate) fn select<'a>(
     examples: impl IntoIterator<Item = &'a Example>,
     patterns: &[CasePattern],
     level: Option<Level>,
@@ -72,7 +72,7 @@ pub fn select<'a>(
 
 /// One line of an expectations file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectation {
+pub(crate) struct Expectation {
     pub pattern: CasePattern,
     pub reason: String,
     /// 1-based line in the file.
@@ -93,7 +93,7 @@ pub struct Expectation {
 /// ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expectations {
-    pub entries: Vec<Expectation>,
+    pub(crate) entries: Vec<Expectation>,
 }
 
 impl Expectations {
@@ -127,7 +127,7 @@ impl Expectations {
     }
 
     /// Entries that match none of `ids` (probably a typo or a renamed case).
-    pub fn unused<'a>(&'a self, ids: &[&str]) -> Vec<&'a Expectation> {
+    pub(crate) fn unused<'a>(&'a self, ids: &[&str]) -> Vec<&'a Expectation> {
         self.entries.iter().filter(|e| !ids.iter().any(|id| e.pattern.matches(id))).collect()
     }
 }

@@ -32,7 +32,7 @@ const WRONG_PASSWORDS: [&str; 2] = ["jakarta", "x"];
 /// A user the runner logs in as: name, full name and the password in
 /// plain text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestUser {
+pub(crate) struct TestUser {
     pub username: String,
     pub name: String,
     pub password: String,
@@ -40,7 +40,7 @@ pub struct TestUser {
 
 /// Why the given users cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UsersError {
+pub(crate) enum UsersError {
     /// A `--user` value that is not `NAME:PASSWORD:FULL NAME`.
     BadFlag(String),
     /// The users file could not be read, or holds a hashed password.
@@ -66,7 +66,7 @@ impl std::error::Error for UsersError {}
 
 /// The users the examples run with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserMap {
+pub(crate) struct UserMap {
     users: Vec<TestUser>,
 }
 
@@ -78,7 +78,7 @@ impl Default for UserMap {
 
 impl UserMap {
     /// The spec's own three users.
-    pub fn builtin() -> Self {
+    pub(crate) fn builtin() -> Self {
         let users = SPEC_USERS
             .iter()
             .map(|(u, n)| TestUser {
@@ -91,7 +91,7 @@ impl UserMap {
     }
 
     /// Users from `--user NAME:PASSWORD:FULL NAME` flags, in order.
-    pub fn from_flags(values: &[String]) -> Result<Self, UsersError> {
+    pub(crate) fn from_flags(values: &[String]) -> Result<Self, UsersError> {
         let users = values
             .iter()
             .map(|v| {
@@ -119,7 +119,7 @@ impl UserMap {
 
     /// Users from a users file, the server's format (`--users FILE`);
     /// the runner needs the passwords themselves, not their hashes.
-    pub fn from_file(path: &Path) -> Result<Self, UsersError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, UsersError> {
         let directory = UserDirectory::load(path).map_err(|e| UsersError::File(e.to_string()))?;
         let users = (0..directory.len())
             .map(|i| {
@@ -160,17 +160,17 @@ impl UserMap {
     }
 
     /// Whether these are the spec's own users (nothing to map).
-    pub fn is_builtin(&self) -> bool {
+    pub(crate) fn is_builtin(&self) -> bool {
         *self == Self::builtin()
     }
 
     /// The users, in the order they replace the spec's.
-    pub fn users(&self) -> &[TestUser] {
+    pub(crate) fn users(&self) -> &[TestUser] {
         &self.users
     }
 
     /// A directory of these users, for a reference server.
-    pub fn directory(&self) -> UserDirectory {
+    pub(crate) fn directory(&self) -> UserDirectory {
         let users = self
             .users
             .iter()
@@ -206,7 +206,7 @@ impl UserMap {
 
     /// The example with the spec's users replaced by these, or why it
     /// cannot run with them.
-    pub fn apply(&self, example: &Example) -> Result<Example, String> {
+    pub(crate) fn apply(&self, example: &Example) -> Result<Example, String> {
         if self.is_builtin() {
             return Ok(example.clone());
         }

@@ -79,7 +79,7 @@ impl Connection {
     /// and the connection is [paused](Connection::is_paused) until
     /// [`Connection::resume`] has handed them all out. Given more bytes
     /// while paused, it appends them and resumes.
-    pub fn handle_bytes_until(
+    pub(crate) fn handle_bytes_until(
         &mut self,
         data: &[u8],
         mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
@@ -127,14 +127,14 @@ impl Connection {
 
     /// Whether bytes that may hold whole requests wait for
     /// [`Connection::resume`] (the caller stopped part-way).
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.paused
     }
 
     /// Hands out, in order, the requests kept when the caller stopped, until
     /// it stops again or all are out (the connection is then no longer
     /// paused). Does nothing unless paused.
-    pub fn resume(
+    pub(crate) fn resume(
         &mut self,
         mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
     ) {

@@ -108,7 +108,7 @@ pub fn parse_frame_limited(buf: &[u8], max_line: usize) -> Result<Frame, FrameEr
 
 /// The index of the first `\r` that starts a `\r\n` in `buf`, searching from
 /// `from` (so a caller can resume where an earlier search stopped).
-pub fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(offset) = memchr::memchr(b'\n', buf.get(at..)?) {
         let nl = at + offset;

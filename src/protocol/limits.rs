@@ -34,16 +34,16 @@ use std::time::Duration;
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 
 /// Messages that may wait for one recipient, by default.
-pub const DEFAULT_MAX_PENDING: usize = 100_000;
+pub(crate) const DEFAULT_MAX_PENDING: usize = 100_000;
 
 /// Bytes of message text that may wait for one recipient, by default.
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Connections a server keeps open at once, by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Live sessions one user may hold at once, by default.
-pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
+pub(crate) const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
 
 /// Bytes of replies a server holds for one connection, by default, before
 /// it handles no more of that connection's requests until they are
@@ -57,7 +57,7 @@ pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
 /// client that does not read makes the server hold about 1 MiB, not the
 /// tens of MB that the replies to one 64 KiB read of `list` requests come
 /// to with 1,000 users online (30 KB a reply).
-pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 
 /// The limits of one server. `Limits::default()` is what
 /// `progjar-chat server` runs with when given no flags.
@@ -102,18 +102,18 @@ impl Default for Limits {
 impl Limits {
     /// Whether a mailbox holding `messages` messages of `bytes` bytes of
     /// text in all has room for one more of `text` bytes.
-    pub fn mailbox_has_room(&self, messages: usize, bytes: usize, text: usize) -> bool {
+    pub(crate) fn mailbox_has_room(&self, messages: usize, bytes: usize, text: usize) -> bool {
         messages < self.max_pending && bytes.saturating_add(text) <= self.max_pending_bytes
     }
 
     /// Whether a user with `live` sessions may open one more without one of
     /// them giving way.
-    pub fn may_open_session(&self, live: usize) -> bool {
+    pub(crate) fn may_open_session(&self, live: usize) -> bool {
         live < self.max_sessions_per_user
     }
 
     /// Whether a server with `open` connections may take one more.
-    pub fn may_accept(&self, open: usize) -> bool {
+    pub(crate) fn may_accept(&self, open: usize) -> bool {
         open < self.max_connections
     }
 
@@ -121,7 +121,7 @@ impl Limits {
     /// written may have another request handled before they are. A server
     /// asks after each request it handles, so it holds at most
     /// [`max_pending_output`](Self::max_pending_output) plus one reply.
-    pub fn may_handle_more(&self, held: usize) -> bool {
+    pub(crate) fn may_handle_more(&self, held: usize) -> bool {
         held < self.max_pending_output
     }
 }

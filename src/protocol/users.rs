@@ -101,7 +101,7 @@ impl JsonNames {
 
 /// Why the text of a users file cannot make a directory.
 #[derive(Debug)]
-pub enum UsersJsonError {
+pub(crate) enum UsersJsonError {
     /// Not JSON of the file's format (a misspelt key included).
     Parse(serde_json::Error),
     /// Of the format, but its users cannot make a directory.
@@ -205,7 +205,7 @@ impl UserDirectory {
 
     /// A directory from the text of a users file (format in the module
     /// docs); reading the file is the caller's (`crate::users_file`).
-    pub fn from_json(text: &str) -> Result<Self, UsersJsonError> {
+    pub(crate) fn from_json(text: &str) -> Result<Self, UsersJsonError> {
         let file: UsersFile = serde_json::from_str(text).map_err(UsersJsonError::Parse)?;
         let users = file.users.into_iter().map(UserEntry::into_user).collect::<Result<_, _>>();
         Self::new(users.map_err(UsersJsonError::Invalid)?).map_err(UsersJsonError::Invalid)

@@ -13,7 +13,7 @@ use serde_json::Value;
 ///
 /// A variable always holds text: a token, or for `${X:any}` bound to a
 /// JSON value that is not a string, that value's compact JSON text.
-pub type Bindings = BTreeMap<String, String>;
+pub(crate) type Bindings = BTreeMap<String, String>;
 
 /// What a binding variable accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl Text {
     }
 
     /// The variables this text refers to.
-    pub fn refs(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn refs(&self) -> impl Iterator<Item = &str> {
         self.segs.iter().filter_map(|s| match s {
             Seg::Ref(name) => Some(name.as_str()),
             _ => None,
@@ -242,7 +242,7 @@ impl Text {
     /// the text around it agrees, so that a diff against `actual` points
     /// at the real difference (a missing trailing space, a missing
     /// terminator), not at a `${T:uuid}` placeholder.
-    pub fn display_against(&self, actual: &[u8], vars: &Bindings) -> String {
+    pub(crate) fn display_against(&self, actual: &[u8], vars: &Bindings) -> String {
         let mut filled = vars.clone();
         let mut at = 0;
         for (i, seg) in self.segs.iter().enumerate() {
@@ -372,7 +372,7 @@ fn bind_then(
 }
 
 /// Whether `b` is a UUID in lowercase hyphenated form (any version).
-pub fn is_lower_uuid(b: &[u8]) -> bool {
+pub(crate) fn is_lower_uuid(b: &[u8]) -> bool {
     b.len() == 36
         && b.iter().enumerate().all(|(i, &c)| {
             if matches!(i, 8 | 13 | 18 | 23) {
@@ -385,7 +385,7 @@ pub fn is_lower_uuid(b: &[u8]) -> bool {
 
 /// Writes bytes the way the examples and transcripts do: printable ASCII as
 /// is, `\r \n \t \\` short, every other byte as `\xHH`.
-pub fn escape_bytes(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
@@ -454,14 +454,14 @@ impl Json {
     /// reply terminator removed), so that a reply with other bytes but the
     /// same meaning can be told apart from a wrong one. `None` if the text
     /// is not JSON.
-    pub fn from_exact(text: &Text) -> Option<Json> {
+    pub(crate) fn from_exact(text: &Text) -> Option<Json> {
         let src = text.to_source_for_json()?;
         let body = src.strip_suffix("\r\n\r\n").unwrap_or(&src);
         Json::parse(body).ok()
     }
 
     /// Visits every variable, binding or referring, in document order.
-    pub fn for_each_var(&self, f: &mut impl FnMut(&str, bool)) {
+    pub(crate) fn for_each_var(&self, f: &mut impl FnMut(&str, bool)) {
         match self {
             Json::Scalar(_) => {}
             Json::Array(items) => items.iter().for_each(|i| i.for_each_var(f)),
@@ -473,7 +473,7 @@ impl Json {
 
     /// The value with variables substituted (binding ones too, once
     /// bound); `None` when a variable is not bound.
-    pub fn to_value(&self, vars: &Bindings) -> Option<Value> {
+    pub(crate) fn to_value(&self, vars: &Bindings) -> Option<Value> {
         Some(match self {
             Json::Scalar(v) => v.clone(),
             Json::Array(items) => {
@@ -491,7 +491,7 @@ impl Json {
 
     /// The value with bound variables substituted and the others written
     /// as their placeholder strings: for showing an expectation.
-    pub fn to_display_value(&self, vars: &Bindings) -> Value {
+    pub(crate) fn to_display_value(&self, vars: &Bindings) -> Value {
         match self {
             Json::Scalar(v) => v.clone(),
             Json::Array(items) => {

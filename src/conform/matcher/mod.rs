@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::cause::Cause;
 use super::diff::{align_keys, diff_lines, pretty, DiffLine};
 use super::form::{byte_diff, first_difference, form_hints};
-pub use super::verdict::{Check, Finding, Verdict};
+pub use super::verdict::Verdict;
+pub(crate) use super::verdict::{Check, Finding};
 use crate::spec::pattern::{escape_bytes, Bindings, Json, VarKind};
 use crate::spec::{Action, Expect, Spec};
 
@@ -67,7 +68,7 @@ fn is_wording_key(key: &str) -> bool {
 
 /// A reply as the runner framed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyBytes {
+pub(crate) struct ReplyBytes {
     /// Everything received for this reply, terminator included.
     pub bytes: Vec<u8>,
     /// Whether it ended in `\r\n\r\n`; `false` when the runner took a whole
@@ -76,11 +77,6 @@ pub struct ReplyBytes {
 }
 
 impl ReplyBytes {
-    /// A reply that ended properly.
-    pub fn terminated(bytes: impl Into<Vec<u8>>) -> Self {
-        Self { bytes: bytes.into(), terminated: true }
-    }
-
     fn body(&self) -> &[u8] {
         if self.terminated {
             self.bytes.strip_suffix(b"\r\n\r\n").unwrap_or(&self.bytes)
@@ -92,7 +88,12 @@ impl ReplyBytes {
 }
 
 /// Checks one reply against a `<`, `<~`, `<=` or `<-` expectation.
-pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &Context) -> Check {
+pub(crate) fn check_reply(
+    expect: &Expect,
+    reply: &ReplyBytes,
+    vars: &Bindings,
+    ctx: &Context,
+) -> Check {
     let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
     if *expect == Expect::AnyReply {
         // Whatever came is the reply this step waits for: its content is
@@ -198,7 +199,7 @@ pub fn check_reply(expect: &Expect, reply: &ReplyBytes, vars: &Bindings, ctx: &C
 /// (under its key or, for a token, under any key that names a token), and
 /// the data the step shows (an inbox's mail, a list of users) is there.
 /// Wording, form, extra keys and token format are other cases' business.
-pub fn check_given_reply(
+pub(crate) fn check_given_reply(
     expect: &Expect,
     reply: &ReplyBytes,
     vars: &Bindings,
@@ -294,7 +295,7 @@ fn merged(vars: &Bindings, bound: &[(String, String)]) -> Bindings {
 }
 
 /// JSON as Python's `json.dumps` writes it.
-pub fn python_json(value: &Value) -> String {
+pub(crate) fn python_json(value: &Value) -> String {
     crate::protocol::json::to_string(value)
 }
 
@@ -353,6 +354,11 @@ mod tests {
     use super::*;
     use crate::spec::pattern::Text;
 
+    /// A reply that ended properly.
+    fn terminated(bytes: impl Into<Vec<u8>>) -> ReplyBytes {
+        ReplyBytes { bytes: bytes.into(), terminated: true }
+    }
+
     const UUID: &str = "4c908ff6-3c15-4052-a98a-095d2454cf93";
 
     fn ctx() -> Context {
@@ -370,12 +376,7 @@ mod tests {
     }
 
     fn run(expect: &Expect, reply: &str) -> Check {
-        check_reply(
-            expect,
-            &ReplyBytes::terminated(format!("{reply}\r\n\r\n")),
-            &Bindings::new(),
-            &ctx(),
-        )
+        check_reply(expect, &terminated(format!("{reply}\r\n\r\n")), &Bindings::new(), &ctx())
     }
 
     #[test]
@@ -491,17 +492,12 @@ mod tests {
         let vars: Bindings = [("T".to_string(), UUID.to_string())].into();
         let ok = check_reply(
             &r,
-            &ReplyBytes::terminated(format!(r#"{{"status": "OK", "t": "{UUID}"}}"#)),
+            &terminated(format!(r#"{{"status": "OK", "t": "{UUID}"}}"#)),
             &vars,
             &ctx(),
         );
         assert_eq!(ok.verdict(), Verdict::Ok);
-        let bad = check_reply(
-            &r,
-            &ReplyBytes::terminated(r#"{"status": "OK", "t": "x"}"#),
-            &vars,
-            &ctx(),
-        );
+        let bad = check_reply(&r, &terminated(r#"{"status": "OK", "t": "x"}"#), &vars, &ctx());
         assert_eq!(bad.verdict(), Verdict::Failed);
     }
 
@@ -511,7 +507,7 @@ mod tests {
         let c = run(&e, r#"{'status': 'OK'}"#);
         assert_eq!(c.verdict(), Verdict::Failed);
         assert!(c.headline().unwrap().contains("Python's str()"));
-        let c = check_reply(&e, &ReplyBytes::terminated("[1]\r\n\r\n"), &Bindings::new(), &ctx());
+        let c = check_reply(&e, &terminated("[1]\r\n\r\n"), &Bindings::new(), &ctx());
         assert!(c.headline().unwrap().contains("not an object"));
     }
 
@@ -566,7 +562,7 @@ mod tests {
         let loose = |p: &str, reply: &str| {
             check_given_reply(
                 &json(p),
-                &ReplyBytes::terminated(format!("{reply}\r\n\r\n")),
+                &terminated(format!("{reply}\r\n\r\n")),
                 &Bindings::new(),
                 &ctx(),
             )

@@ -132,7 +132,7 @@ pub fn case_detail(g: &Graded<'_>, spec: &Spec, rerun: &str, with_transcript: bo
 /// NON-STRICT cases, and for cases whose story another case already told
 /// (the same blocker, the same cause). With a note, findings that all
 /// have a known cause are left out: the note tells it.
-pub fn case_brief(g: &Graded<'_>, note: Option<&str>) -> String {
+pub(crate) fn case_brief(g: &Graded<'_>, note: Option<&str>) -> String {
     let r = g.result;
     let extra = if g.verdict == Verdict::Blocked {
         format!(" by {}", r.blocked_by.as_deref().unwrap_or("?"))
@@ -174,7 +174,7 @@ pub fn case_brief(g: &Graded<'_>, note: Option<&str>) -> String {
 
 /// The cases that failed only for a cause another case told in full, for
 /// the details: `---- The same cause as TRANS-1.1 (no-terminator): 3 more cases: …`.
-pub fn same_cause_line(first: &str, cause: Cause, ids: &[&str]) -> String {
+pub(crate) fn same_cause_line(first: &str, cause: Cause, ids: &[&str]) -> String {
     let items: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
     let head = format!(
         "---- The same cause as {first} ({}): {}:",
@@ -186,7 +186,7 @@ pub fn same_cause_line(first: &str, cause: Cause, ids: &[&str]) -> String {
 
 /// The cases BLOCKED by one rule in the same way as a case told in full,
 /// for the details: `---- Also BLOCKED by AUTH-1, as JSON-1.2: 3 more cases: …`.
-pub fn same_blocker_line(blocker: &str, first: &str, ids: &[&str]) -> String {
+pub(crate) fn same_blocker_line(blocker: &str, first: &str, ids: &[&str]) -> String {
     let items: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
     let head =
         format!("---- Also BLOCKED by {blocker}, as {first}: {}:", plural(ids.len(), "more case"));
@@ -195,7 +195,7 @@ pub fn same_blocker_line(blocker: &str, first: &str, ids: &[&str]) -> String {
 
 /// One line for all the cases a missing command kept from running, for
 /// the details.
-pub fn missing_detail(missing: &Missing<'_, '_>) -> String {
+pub(crate) fn missing_detail(missing: &Missing<'_, '_>) -> String {
     let ids: Vec<&str> = missing.cases.iter().map(|g| g.result.id.as_str()).collect();
     let why = missing.cases.first().map(|g| g.result.headline()).unwrap_or_default();
     let mut line = format!(

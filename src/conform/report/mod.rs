@@ -10,14 +10,15 @@ use super::matcher::Verdict;
 use super::outcome::CaseResult;
 
 mod detail;
-pub use detail::{case_brief, case_detail, missing_detail, same_blocker_line, same_cause_line};
+pub use detail::case_detail;
+pub(crate) use detail::{case_brief, missing_detail, same_blocker_line, same_cause_line};
 
 #[cfg(test)]
 mod tests;
 
 /// Terminal colours, when they are wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Style {
+pub(crate) struct Style {
     pub color: bool,
 }
 
@@ -87,7 +88,7 @@ pub(crate) fn why(g: &Graded<'_>) -> String {
 }
 
 /// One line per case, as the run goes: `FAILED      SEND-2.1   MUST    3 ms  why`.
-pub fn case_line(g: &Graded<'_>, style: Style) -> String {
+pub(crate) fn case_line(g: &Graded<'_>, style: Style) -> String {
     let r = g.result;
     let mut line = format!(
         "{}  {:<11} {:<6}  {:>7}",

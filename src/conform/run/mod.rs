@@ -18,8 +18,8 @@
 
 mod client;
 mod conn;
-pub mod parallel;
-pub mod probe;
+pub(crate) mod parallel;
+pub(crate) mod probe;
 mod server;
 
 use std::collections::BTreeMap;
@@ -33,13 +33,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
-pub use self::client::{preflight_client, run_client_case, run_client_cases, ClientTarget};
-pub use self::server::{
-    preflight_server, run_prepared_server_cases, run_server_case, run_server_cases, History,
-    ServerPreflight, ServerTarget,
+pub(crate) use self::client::preflight_client;
+pub use self::client::{run_client_cases, ClientTarget};
+pub(crate) use self::parallel::Slots;
+pub(crate) use self::server::{
+    preflight_server, run_prepared_server_cases, run_server_case, History,
 };
-
-pub use self::parallel::Slots;
+pub use self::server::{run_server_cases, ServerTarget};
 
 use self::conn::{Conn, ReadOutcome};
 use super::diagnose::{self, ConnFacts, ReadFailure};
@@ -78,9 +78,9 @@ pub struct Options {
     /// The users the examples run with (the spec's own, or the class's
     /// mapped onto them): the setup logs in as them, and a reference
     /// server started here knows them.
-    pub users: UserMap,
+    pub(crate) users: UserMap,
     /// How many cases may run at once (shared by clones of the options).
-    pub slots: Slots,
+    pub(crate) slots: Slots,
     /// Where the commands under test run (a class's submission folder);
     /// the runner's own when `None`.
     pub dir: Option<std::path::PathBuf>,

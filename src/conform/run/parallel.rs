@@ -18,14 +18,14 @@ use crate::spec::Example;
 /// How many cases may run at once. Clones share the slots: a class gives
 /// one set to all its submissions, so `--jobs` bounds the whole class.
 #[derive(Debug, Clone)]
-pub struct Slots {
+pub(crate) struct Slots {
     semaphore: Arc<Semaphore>,
     count: usize,
 }
 
 impl Slots {
     /// `count` slots (at least one).
-    pub fn new(count: usize) -> Self {
+    pub(crate) fn new(count: usize) -> Self {
         let count = count.max(1);
         Self { semaphore: Arc::new(Semaphore::new(count)), count }
     }
@@ -33,16 +33,16 @@ impl Slots {
     /// The default of a class: one per processor. More would start more
     /// programs at once than the processors can start in time, and a slow
     /// start must not become a verdict.
-    pub fn for_this_machine() -> Self {
+    pub(crate) fn for_this_machine() -> Self {
         Self::new(default_jobs())
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.count
     }
 
     /// Waits for a free slot; it is given back when the permit is dropped.
-    pub async fn take(&self) -> SemaphorePermit<'_> {
+    pub(crate) async fn take(&self) -> SemaphorePermit<'_> {
         self.semaphore.acquire().await.expect("the semaphore is never closed")
     }
 }
