@@ -198,7 +198,7 @@ pub(crate) fn main(args: ConformArgs) -> ExitCode {
     let expectations = match &common.expect {
         Some(path) => match std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| Expectations::parse(&t))
+            .and_then(|t| Expectations::parse(&t).map_err(|e| e.to_string()))
         {
             Ok(e) => e,
             Err(message) => return fail(format!("{}: {message}", path.display())),

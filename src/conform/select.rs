@@ -97,7 +97,9 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Reads an `--expect` file: `CASE-ID  why it fails` a line, `#`
+    /// comments and blank lines left out.
+    pub fn parse(text: &str) -> Result<Self, NoReason> {
         let mut entries = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -107,10 +109,7 @@ impl Expectations {
             let (pattern, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let reason = reason.trim();
             if reason.is_empty() {
-                return Err(format!(
-                    "line {}: `{pattern}` needs a reason after it (`CASE-ID  why it fails`)",
-                    i + 1
-                ));
+                return Err(NoReason { line: i + 1, pattern: pattern.to_owned() });
             }
             entries.push(Expectation {
                 pattern: CasePattern::new(pattern),
@@ -131,6 +130,27 @@ impl Expectations {
         self.entries.iter().filter(|e| !ids.iter().any(|id| e.pattern.matches(id))).collect()
     }
 }
+
+/// A line of an `--expect` file that names a case but gives no reason:
+/// a reason is required, so that every expected failure says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoReason {
+    /// Its line, from 1.
+    pub line: usize,
+    pub pattern: String,
+}
+
+impl std::fmt::Display for NoReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: `{}` needs a reason after it (`CASE-ID  why it fails`)",
+            self.line, self.pattern
+        )
+    }
+}
+
+impl std::error::Error for NoReason {}
 
 #[cfg(test)]
 mod tests {
@@ -168,6 +188,7 @@ mod tests {
         assert_eq!(e.unused(&["LIST-1.1"]).len(), 1);
         assert_eq!(e.entries[1].line, 4);
         let err = Expectations::parse("ok  fine\nAUTH-1.1\n").unwrap_err();
-        assert!(err.starts_with("line 2:"), "{err}");
+        assert_eq!(err, NoReason { line: 2, pattern: "AUTH-1.1".into() });
+        assert!(err.to_string().starts_with("line 2:"), "{err}");
     }
 }

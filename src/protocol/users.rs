@@ -141,6 +141,19 @@ impl std::fmt::Display for DirectoryError {
     }
 }
 
+impl std::error::Error for DirectoryError {}
+
+impl std::fmt::Display for UsersJsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsersJsonError::Parse(source) => write!(f, "not valid: {source}"),
+            UsersJsonError::Invalid(problem) => problem.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for UsersJsonError {}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
@@ -271,6 +284,17 @@ pub enum LoginError {
     NoSuchUser,
     WrongPassword,
 }
+
+impl std::fmt::Display for LoginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LoginError::NoSuchUser => "no such user",
+            LoginError::WrongPassword => "wrong password",
+        })
+    }
+}
+
+impl std::error::Error for LoginError {}
 
 /// Hashes a password for a users file's `password_hash`: argon2id with the
 /// crate's default cost and a fresh random salt.

@@ -235,6 +235,8 @@ impl fmt::Display for SpecError {
     }
 }
 
+impl std::error::Error for SpecError {}
+
 /// Parses the specification. Every problem found is returned, not just
 /// the first, so an author can fix them all at once.
 pub fn parse(markdown: &str) -> Result<Spec, Vec<SpecError>> {

@@ -15,6 +15,26 @@ use serde_json::Value;
 /// JSON value that is not a string, that value's compact JSON text.
 pub(crate) type Bindings = BTreeMap<String, String>;
 
+/// A variable a text to write refers to, or binds, with no value yet:
+/// the text cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unbound {
+    pub name: String,
+    /// `Some` when the text binds it (`${NAME:kind}`) instead of using it.
+    pub kind: Option<VarKind>,
+}
+
+impl std::fmt::Display for Unbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            None => write!(f, "${{{}}} was never bound", self.name),
+            Some(kind) => write!(f, "${{{}:{}}} was never bound", self.name, kind.name()),
+        }
+    }
+}
+
+impl std::error::Error for Unbound {}
+
 /// What a binding variable accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarKind {
@@ -60,6 +80,8 @@ impl fmt::Display for PatternError {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for PatternError {}
 
 fn err<T>(message: impl Into<String>) -> Result<T, PatternError> {
     Err(PatternError(message.into()))
@@ -201,16 +223,20 @@ impl Text {
     }
 
     /// The bytes to write, with every `${NAME}` replaced by its value.
-    /// Fails with the name of the first variable not bound yet.
-    pub fn render(&self, vars: &Bindings) -> Result<Vec<u8>, String> {
+    /// Fails on the first variable not bound yet.
+    pub fn render(&self, vars: &Bindings) -> Result<Vec<u8>, Unbound> {
         let mut out = Vec::new();
         for seg in &self.segs {
             match seg {
                 Seg::Lit(bytes) => out.extend_from_slice(bytes),
                 Seg::Ref(name) => {
-                    out.extend_from_slice(vars.get(name).ok_or_else(|| name.clone())?.as_bytes())
+                    let value =
+                        vars.get(name).ok_or_else(|| Unbound { name: name.clone(), kind: None })?;
+                    out.extend_from_slice(value.as_bytes())
                 }
-                Seg::Bind(name, kind) => return Err(format!("{name}:{}", kind.name())),
+                Seg::Bind(name, kind) => {
+                    return Err(Unbound { name: name.clone(), kind: Some(*kind) })
+                }
             }
         }
         Ok(out)
@@ -555,7 +581,9 @@ mod tests {
             t.render(&vars(&[("T", "tok")])).unwrap(),
             b"send tok messi caf\xc3\xa9 \\ $ \x7f\r\n"
         );
-        assert_eq!(t.render(&Bindings::new()), Err("T".to_string()));
+        let unbound = t.render(&Bindings::new()).unwrap_err();
+        assert_eq!(unbound, Unbound { name: "T".into(), kind: None });
+        assert_eq!(unbound.to_string(), "${T} was never bound");
     }
 
     #[test]

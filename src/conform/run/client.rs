@@ -279,13 +279,13 @@ impl CaseRun<'_> {
         }
         let mut bytes = match text.render(&self.vars) {
             Ok(bytes) => bytes,
-            Err(name) => {
+            Err(unbound) => {
                 return self.record(
                     line,
                     source,
                     finding_check(
                         Verdict::Error,
-                        format!("${{{name}}} was never bound"),
+                        unbound.to_string(),
                         String::new(),
                         String::new(),
                     ),

@@ -51,7 +51,7 @@ use super::process::{describe_exit, Output, Running};
 use super::transcript::{escape_for_transcript, Transcript};
 use super::users::UserMap;
 use crate::shared::SharedChat;
-use crate::spec::pattern::{Bindings, Text};
+use crate::spec::pattern::{Bindings, Text, Unbound};
 use crate::spec::{Example, Expect};
 
 /// How long the runner waits for the rest of a `\r\n\r\n` after a whole
@@ -274,10 +274,10 @@ impl<'a> CaseRun<'a> {
     }
 
     /// A step that names a variable no line bound: a fault of the spec.
-    fn unbound(&mut self, line: usize, source: &str, name: &str) -> bool {
+    fn unbound(&mut self, line: usize, source: &str, unbound: &Unbound) -> bool {
         let check = diagnose::one_finding(
             Verdict::Error,
-            format!("${{{name}}} was never bound"),
+            unbound.to_string(),
             String::new(),
             String::new(),
         );
@@ -288,7 +288,7 @@ impl<'a> CaseRun<'a> {
     async fn send(&mut self, line: usize, source: &str, conn: u32, text: &Text) -> bool {
         let bytes = match text.render(&self.vars) {
             Ok(bytes) => bytes,
-            Err(name) => return self.unbound(line, source, &name),
+            Err(unbound) => return self.unbound(line, source, &unbound),
         };
         let timeout = self.options.timeout;
         let written = match self.conn(conn).await {
