@@ -28,6 +28,34 @@ pub(crate) struct BenchConn {
     searched: usize,
 }
 
+/// Why a request got no useful reply.
+#[derive(Debug)]
+pub(crate) enum RequestFailed {
+    /// The exchange itself failed: a write or read error, a timeout, or
+    /// the server closing the connection.
+    Io(io::Error),
+    /// The server answered with an error reply, carrying its message.
+    ErrorReply(String),
+}
+
+impl std::fmt::Display for RequestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestFailed::Io(error) => error.fmt(f),
+            RequestFailed::ErrorReply(message) => write!(f, "error reply: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestFailed::Io(error) => Some(error),
+            RequestFailed::ErrorReply(_) => None,
+        }
+    }
+}
+
 /// Why a request got no reply.
 pub(crate) fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")
@@ -80,12 +108,16 @@ impl BenchConn {
     }
 
     /// Sends one request and waits (at most `limit` between reads) for its
-    /// reply; an error reply is returned as `Err` with its message.
-    pub(crate) async fn request(&mut self, line: &[u8], limit: Duration) -> Result<&[u8], String> {
-        self.send(line).await.map_err(|e| e.to_string())?;
-        let reply = self.reply_within(limit).await.map_err(|e| e.to_string())?;
+    /// reply; an error reply is an `Err` too, apart from a failed exchange.
+    pub(crate) async fn request(
+        &mut self,
+        line: &[u8],
+        limit: Duration,
+    ) -> Result<&[u8], RequestFailed> {
+        self.send(line).await.map_err(RequestFailed::Io)?;
+        let reply = self.reply_within(limit).await.map_err(RequestFailed::Io)?;
         if wire::is_error(reply) {
-            return Err(format!("error reply: {}", wire::error_message(reply)));
+            return Err(RequestFailed::ErrorReply(wire::error_message(reply)));
         }
         Ok(reply)
     }

@@ -162,7 +162,7 @@ pub(crate) async fn run(plan: &Plan, messages: u64) -> Result<DrainResult, Strin
 async fn open(plan: &Plan, user: &str) -> Result<(BenchConn, String), String> {
     let mut conn = BenchConn::connect(plan.addr).await.map_err(|e| format!("connect: {e}"))?;
     let line = format!("auth {user} {}\r\n", plan.password);
-    let reply = conn.request(line.as_bytes(), plan.timeout).await?;
+    let reply = conn.request(line.as_bytes(), plan.timeout).await.map_err(|e| e.to_string())?;
     let token = wire::token(reply).ok_or("auth reply without a token")?;
     Ok((conn, token))
 }
