@@ -9,10 +9,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{fail, EXIT_FAILURE, EXIT_USAGE};
-use crate::protocol::frame::DEFAULT_MAX_LINE;
 use crate::protocol::limits::{
-    Limits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_SESSIONS_PER_USER,
+    Limits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_MAX_SESSIONS_PER_USER,
 };
 use crate::protocol::users::UserDirectory;
 use crate::server;
@@ -32,7 +31,7 @@ use crate::shared::SharedChat;
         progjar-chat client            # then type: auth messi surabaya",
     after_help = "Logs go to stderr; set RUST_LOG=debug to see one line per connection and request."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -168,17 +167,16 @@ fn run_server(args: ServerArgs) -> ExitCode {
         println!("progjar-chat server listening on {bound}");
         let _ = std::io::stdout().flush();
         let limits = Limits {
+            max_line: args.max_line,
             max_pending: args.max_pending,
             max_pending_bytes: args.max_pending_bytes,
             max_connections: args.max_connections,
             max_sessions_per_user: args.max_sessions_per_user,
             idle_timeout: args.idle_timeout,
+            max_pending_output: args.max_pending_output,
         };
-        let state = Arc::new(
-            SharedChat::with_limits(users, limits).with_max_pending_output(args.max_pending_output),
-        );
-        let config = server::Config { max_line: args.max_line };
-        server::run(listener, state, config, shutdown).await;
+        let state = Arc::new(SharedChat::with_limits(users, limits));
+        server::run(listener, state, shutdown).await;
         ExitCode::SUCCESS
     })
 }

@@ -9,7 +9,7 @@ const MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DurationError(String);
+pub(crate) struct DurationError(String);
 
 impl std::fmt::Display for DurationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,7 +20,7 @@ impl std::fmt::Display for DurationError {
 impl std::error::Error for DurationError {}
 
 /// Parses a duration: `2` (seconds), `0.5`, `2s`, `500ms`, `2m`.
-pub fn parse(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let bad = || {
         DurationError(format!(
@@ -41,7 +41,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 }
 
 /// [`parse`], for flags that need a positive duration.
-pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_positive(text: &str) -> Result<Duration, DurationError> {
     let duration = parse(text)?;
     if duration.is_zero() {
         return Err(DurationError(format!("`{}` is zero: give a positive duration", text.trim())));
@@ -50,7 +50,7 @@ pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
 }
 
 /// A duration as the command line would take it back: `2`, `0.5`.
-pub fn format_secs(d: Duration) -> String {
+pub(crate) fn format_secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
         format!("{s:.0}")

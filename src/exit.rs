@@ -9,13 +9,13 @@ use std::process::ExitCode;
 
 /// Exit code for a failure while running (a lost connection, a runtime
 /// that would not start, a file that could not be written).
-pub const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 
 /// Exit code for bad arguments or configuration (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Prints `progjar-chat: error: …` on stderr and gives the exit code.
-pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("progjar-chat: error: {message}");
     ExitCode::from(code)
 }

@@ -8,7 +8,8 @@
 //! | [`protocol`] | the sans-I/O core: framing, requests, state, replies, JSON |
 //! | [`sync`] | the one switch between std and loom locks |
 //! | [`shared`] | the state shared by all connections, behind one mutex |
-//! | [`server`] | the tokio server: `server::run(listener, state, config, shutdown)` |
+//! | [`users_file`] | reading a users file (`--users FILE`) |
+//! | [`server`] | the tokio server: `server::run(listener, state, shutdown)` |
 //! | [`client`] | the interactive client: a sans-I/O session plus a tokio loop |
 //! | [`spec`] | the executable spec: rules and examples parsed from `spec/PROTOCOL.md` |
 //! | [`conform`] | the conformance runner: spec examples against any server or client |
@@ -20,14 +21,17 @@
 //! The protocol itself is specified in `spec/PROTOCOL.md`; every rule there
 //! cites the assignment or the original implementation it comes from.
 
-pub mod bench;
+#![warn(unreachable_pub)]
+
+pub(crate) mod bench;
 pub mod cli;
-pub mod client;
+pub(crate) mod client;
 pub mod conform;
-pub mod duration;
-pub mod exit;
+pub(crate) mod duration;
+pub(crate) mod exit;
 pub mod protocol;
 pub mod server;
 pub mod shared;
 pub mod spec;
-pub mod sync;
+pub(crate) mod sync;
+pub mod users_file;

@@ -1,12 +1,12 @@
 //! The tokio server: sockets in, [`Connection`] and [`SharedChat`] do the rest.
 //!
-//! [`run`] takes a bound listener and a shutdown future from the caller, so
+//! [`run`] takes a bound listener, the shared state (whose [`Limits`] are
+//! the server's too) and a shutdown future from the caller, so
 //! tests bind `127.0.0.1:0` and stop the server when they like, while the
 //! command line passes Ctrl-C / SIGTERM. On shutdown the server stops
 //! accepting, lets every connection answer what reaches it until it has
 //! been quiet for a moment (at most a couple of seconds; see
-//! [`crate::protocol::limits`]), and returns once all connections are
-//! closed.
+//! [`SHUTDOWN_GRACE`]), and returns once all connections are closed.
 //!
 //! The connection limits are applied here: over `max_connections`, a new
 //! connection gets one `Server Penuh` reply and is closed; with an idle
@@ -15,7 +15,7 @@
 //!
 //! A connection's replies are written before more is read from it, and the
 //! replies held for it are bounded too
-//! ([`SharedChat::max_pending_output`]): once the replies to the requests of
+//! ([`Limits::max_pending_output`]): once the replies to the requests of
 //! one read pass that mark, the rest of the read waits in its
 //! [`Connection`] (paused) until they are written, and is handled before
 //! the socket is read again. A client that pipelines and never reads makes
@@ -27,6 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -38,24 +39,20 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::protocol::connection::Connection;
-use crate::protocol::frame::{FrameError, DEFAULT_MAX_LINE};
-use crate::protocol::limits::{may_handle_more, ConnectionCount, SHUTDOWN_GRACE, SHUTDOWN_QUIET};
+use crate::protocol::frame::FrameError;
+use crate::protocol::limits::Limits;
 use crate::protocol::reply::ErrorReply;
 use crate::protocol::token::RandomTokens;
 use crate::shared::{Batch, SharedChat};
 
-/// How a server treats its connections.
-#[derive(Debug, Clone, Copy)]
-pub struct Config {
-    /// The longest request line accepted, terminator included.
-    pub max_line: usize,
-}
+/// On shutdown, a connection keeps being answered until it has been quiet
+/// this long...
+pub(crate) const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
 
-impl Default for Config {
-    fn default() -> Self {
-        Self { max_line: DEFAULT_MAX_LINE }
-    }
-}
+/// ...or for at most this long after the server began to stop, whichever
+/// comes first. A reply still being written when this runs out is dropped
+/// with the connection (its client is not reading).
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How much one read takes from a socket.
 const READ_CHUNK: usize = 64 * 1024;
@@ -85,7 +82,7 @@ thread_local! {
 /// at no measurable cost in throughput (see the README's Performance
 /// section). The load generator and the baseline server of `progjar-chat
 /// bench` use it too.
-pub const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 4;
 
 /// The multi-threaded runtime the server runs on: tokio's defaults (a
 /// worker per CPU), but fair to many connections; see
@@ -101,7 +98,6 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
 pub async fn run(
     listener: TcpListener,
     state: Arc<SharedChat>,
-    config: Config,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(());
@@ -122,7 +118,7 @@ pub async fn run(
                     let stop = stop_rx.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        serve(stream, peer, &state, config, stop).await;
+                        serve(stream, peer, &state, stop).await;
                         drop(slot);
                         drop(alive);
                     });
@@ -146,12 +142,12 @@ async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     state: &SharedChat,
-    config: Config,
     mut stop: watch::Receiver<()>,
 ) {
     debug!(%peer, "connection opened");
     let _ = stream.set_nodelay(true);
-    let mut conn = Connection::new(config.max_line);
+    let limits = state.limits();
+    let mut conn = Connection::new(limits.max_line);
     let mut output = Vec::new();
     // One shutdown future for the life of the connection (registered with
     // the channel once, not once per request), and a second receiver to
@@ -160,8 +156,7 @@ async fn serve(
     let mut probe = stop.clone();
     let stopped = stop.changed();
     tokio::pin!(stopped);
-    let idle = state.limits().idle_timeout;
-    let max_output = state.max_pending_output();
+    let idle = limits.idle_timeout;
     // Set once the server is stopping: until when this connection may go on.
     let mut stopping: Option<Instant> = None;
     let reason = loop {
@@ -176,7 +171,7 @@ async fn serve(
             // Requests of an earlier read are waiting: now that the replies
             // before them are written, handle them (within the limit again)
             // and read nothing more until they are all handled.
-            resume(&mut conn, state, &mut output, peer, max_output);
+            resume(&mut conn, state, &mut output, peer);
             if let Err(reason) =
                 write_bounded(&mut stream, &output, &mut probe, &mut stopping, idle).await
             {
@@ -191,7 +186,7 @@ async fn serve(
                 // lock, released (with the batch) before the write.
                 let mut batch = state.batch();
                 conn.handle_bytes_until(data, |request| {
-                    answer(&mut batch, request, &mut output, peer, max_output)
+                    answer(&mut batch, request, &mut output, peer, limits)
                 });
             })
         });
@@ -230,18 +225,18 @@ async fn serve(
 
 /// Handles one request of a connection, appends its reply to `output`, and
 /// says whether to go on with the next one before `output` is written: only
-/// while it holds less than `max_output` bytes.
+/// while it holds less than the limit's bytes.
 #[inline]
 fn answer(
     batch: &mut Batch<'_>,
     request: Result<&[u8], FrameError>,
     output: &mut Vec<u8>,
     peer: SocketAddr,
-    max_output: usize,
+    limits: &Limits,
 ) -> ControlFlow<()> {
     let handled = batch.answer(request, &mut RandomTokens, output);
     debug!(%peer, command = handled.command, outcome = handled.outcome, "request");
-    if may_handle_more(output.len(), max_output) {
+    if limits.may_handle_more(output.len()) {
         ControlFlow::Continue(())
     } else {
         ControlFlow::Break(())
@@ -250,15 +245,9 @@ fn answer(
 
 /// Hands the requests a paused connection holds to [`answer`], under one
 /// acquisition of the lock, until the replies reach the limit again.
-fn resume(
-    conn: &mut Connection,
-    state: &SharedChat,
-    output: &mut Vec<u8>,
-    peer: SocketAddr,
-    max_output: usize,
-) {
+fn resume(conn: &mut Connection, state: &SharedChat, output: &mut Vec<u8>, peer: SocketAddr) {
     let mut batch = state.batch();
-    conn.resume(|request| answer(&mut batch, request, output, peer, max_output));
+    conn.resume(|request| answer(&mut batch, request, output, peer, state.limits()));
 }
 
 /// Empties a connection's written replies, and gives back their memory
@@ -353,4 +342,62 @@ fn poll_read_shared(
         }
         Poll::Ready(Ok(data.len()))
     })
+}
+
+/// How many connections a server has open, shared by the accept loop and
+/// the connections themselves.
+#[derive(Debug, Default)]
+struct ConnectionCount {
+    open: AtomicUsize,
+}
+
+/// One open connection, counted until it is dropped.
+#[derive(Debug)]
+struct ConnectionSlot {
+    count: Arc<ConnectionCount>,
+}
+
+impl ConnectionCount {
+    /// Counts one more connection if `limits` allow it, and returns its
+    /// slot; `None` if the server is full.
+    fn try_open(self: &Arc<Self>, limits: &Limits) -> Option<ConnectionSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                limits.may_accept(open).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot { count: Arc::clone(self) })
+    }
+
+    /// How many connections are open now.
+    #[cfg(test)]
+    fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.count.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_count_until_dropped() {
+        let limits = Limits { max_connections: 2, ..Limits::default() };
+        let count = Arc::new(ConnectionCount::default());
+        let a = count.try_open(&limits).expect("first");
+        let b = count.try_open(&limits).expect("second");
+        assert!(count.try_open(&limits).is_none(), "a third is over the limit");
+        assert_eq!(count.open(), 2);
+        drop(a);
+        assert_eq!(count.open(), 1);
+        let _c = count.try_open(&limits).expect("room again");
+        drop(b);
+        assert_eq!(count.open(), 1);
+    }
 }

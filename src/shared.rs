@@ -22,7 +22,7 @@
 
 use crate::protocol::chat::Chat;
 use crate::protocol::frame::FrameError;
-use crate::protocol::limits::{Limits, DEFAULT_MAX_PENDING_OUTPUT};
+use crate::protocol::limits::Limits;
 use crate::protocol::reply::{ErrorReply, Reply};
 use crate::protocol::request::{parse_request_bytes, Request};
 use crate::protocol::step::{prepare, Prepared};
@@ -37,10 +37,6 @@ pub struct SharedChat {
     users: std::sync::Arc<UserDirectory>,
     /// Fixed too; the connection limits are the server's to apply.
     limits: Limits,
-    /// The bytes of replies a server holds for one connection before it
-    /// handles no more of its requests until they are written (see
-    /// [`crate::protocol::limits::may_handle_more`]).
-    max_pending_output: usize,
     chat: Mutex<Chat>,
 }
 
@@ -62,27 +58,12 @@ impl SharedChat {
     pub fn with_limits(users: UserDirectory, limits: Limits) -> Self {
         let users = std::sync::Arc::new(users);
         let chat = Chat::with_limits(std::sync::Arc::clone(&users), limits);
-        let max_pending_output = DEFAULT_MAX_PENDING_OUTPUT;
-        Self { chat: Mutex::new(chat), users, limits, max_pending_output }
+        Self { chat: Mutex::new(chat), users, limits }
     }
 
-    /// The same state, holding at most `bytes` of replies for one connection
-    /// (plus one reply) instead of [`DEFAULT_MAX_PENDING_OUTPUT`]: the
-    /// server's `--max-pending-output`.
-    pub fn with_max_pending_output(mut self, bytes: usize) -> Self {
-        self.max_pending_output = bytes;
-        self
-    }
-
-    /// The limits this state was made with.
+    /// The limits this state was made with: the server's too.
     pub fn limits(&self) -> &Limits {
         &self.limits
-    }
-
-    /// The bytes of replies a server holds for one connection, at most,
-    /// before it writes them (plus the one reply that passes the mark).
-    pub fn max_pending_output(&self) -> usize {
-        self.max_pending_output
     }
 
     /// Handles one request line and appends the reply's bytes to `out`.

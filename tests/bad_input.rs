@@ -44,7 +44,7 @@ const WRONG_PASSWORD: &str = "Password Salah";
 const NO_RECIPIENT: &str = "User Tidak Ditemukan";
 
 /// The reference server's default longest request line.
-const MAX_LINE: usize = progjar_chat::protocol::frame::DEFAULT_MAX_LINE;
+const MAX_LINE: usize = progjar_chat::protocol::limits::DEFAULT_MAX_LINE;
 
 /// How long any one reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);

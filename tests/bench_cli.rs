@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::{self, Config};
+use progjar_chat::server;
 use progjar_chat::shared::SharedChat;
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ impl Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
-            runtime.block_on(server::run(listener, served, Config::default(), async move {
+            runtime.block_on(server::run(listener, served, async move {
                 let _ = stopped.await;
             }));
         });

@@ -1,5 +1,5 @@
 //! The bound on the replies a server holds for one connection
-//! ([`SharedChat::with_max_pending_output`], the server's
+//! ([`Limits::max_pending_output`], the server's
 //! `--max-pending-output`), in the tokio server run in-process: whatever the
 //! bound, even one byte (every request's reply written before the next
 //! request is handled), a pipelining client gets the same replies, in the
@@ -13,8 +13,9 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::{self, Config};
+use progjar_chat::server;
 use progjar_chat::shared::SharedChat;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -39,10 +40,11 @@ impl Server {
         let rt = runtime();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().unwrap();
-        let state = SharedChat::new(UserDirectory::builtin()).with_max_pending_output(max_output);
-        assert_eq!(state.max_pending_output(), max_output);
+        let limits =
+            Limits { max_line: MAX_LINE, max_pending_output: max_output, ..Limits::default() };
+        let state = SharedChat::with_limits(UserDirectory::builtin(), limits);
         let (tx, rx) = oneshot::channel::<()>();
-        rt.spawn(server::run(listener, Arc::new(state), Config { max_line: MAX_LINE }, async {
+        rt.spawn(server::run(listener, Arc::new(state), async {
             let _ = rx.await;
         }));
         Self { addr, shutdown: Some(tx) }

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use progjar_chat::protocol::frame::{find_reply_end, REPLY_TERMINATOR as TERMINATOR};
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::{Password, User, UserDirectory};
-use progjar_chat::server::Config;
 use support::{token_from_auth_reply, InProcessServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -207,7 +207,7 @@ fn every_acknowledged_message_is_delivered_once_in_order() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let server = InProcessServer::start_with(directory(), Config::default()).await;
+        let server = InProcessServer::start_with(directory(), Limits::default()).await;
         let addr = server.addr;
         let started = Instant::now();
         let done = Arc::new(AtomicBool::new(false));

@@ -22,9 +22,9 @@ use std::time::Duration;
 use progjar_chat::protocol::connection::Connection;
 use progjar_chat::protocol::frame::FrameError;
 use progjar_chat::protocol::frame::REPLY_TERMINATOR as TERMINATOR;
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::token::{SequentialTokens, TokenSource};
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::Config;
 use progjar_chat::shared::SharedChat;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -328,8 +328,8 @@ const TCP_RUN_LIMIT: Duration = Duration::from_secs(2);
 /// pause after each piece so they arrive as separate reads), and return
 /// every reply byte in order.
 async fn tcp_run(logins: &[usize], ops: &[Op], cuts: Option<&[usize]>) -> Vec<u8> {
-    let config = Config { max_line: MAX_LINE };
-    let server = InProcessServer::start_with(UserDirectory::builtin(), config).await;
+    let limits = Limits { max_line: MAX_LINE, ..Limits::default() };
+    let server = InProcessServer::start_with(UserDirectory::builtin(), limits).await;
     let mut client = server.connect().await;
     let mut replies = Vec::new();
     let mut pool = Vec::new();

@@ -74,7 +74,8 @@ fn core_in_process_agrees_with_the_model() {
 /// terminator included, and answers a longer one as too long.
 #[test]
 fn the_default_line_limit_is_one_mebibyte() {
-    use progjar_chat::protocol::frame::{parse_frame, Frame, FrameError, DEFAULT_MAX_LINE};
+    use progjar_chat::protocol::frame::{parse_frame, Frame, FrameError};
+    use progjar_chat::protocol::limits::DEFAULT_MAX_LINE;
     const MIB: usize = 1 << 20;
     assert_eq!(DEFAULT_MAX_LINE, MIB);
     let mut line = b"send t messi ".to_vec();
@@ -137,7 +138,7 @@ fn each_request_is_logged_by_its_command_and_outcome() {
 #[test]
 fn large_inboxes_are_the_models() {
     use model::{reply_bytes, sequential_token, ModelServer};
-    use progjar_chat::protocol::frame::DEFAULT_MAX_LINE;
+    use progjar_chat::protocol::limits::DEFAULT_MAX_LINE;
     let mut expected = ModelServer::new(1, DEFAULT_MAX_LINE);
     let mut lines: Vec<String> = ["messi", "henderson", "lineker"]
         .iter()

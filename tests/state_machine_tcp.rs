@@ -18,8 +18,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use machine::{take_replies, Transport, CONNECTIONS, MAX_LINE};
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::{self, Config};
+use progjar_chat::server;
 use progjar_chat::shared::SharedChat;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -61,10 +62,10 @@ impl Transport for Tcp {
         let listener =
             rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
-        let state = Arc::new(SharedChat::new(UserDirectory::builtin()));
+        let limits = Limits { max_line: MAX_LINE, ..Limits::default() };
+        let state = Arc::new(SharedChat::with_limits(UserDirectory::builtin(), limits));
         let (tx, rx) = oneshot::channel::<()>();
-        let config = Config { max_line: MAX_LINE };
-        let server = rt.spawn(server::run(listener, state, config, async move {
+        let server = rt.spawn(server::run(listener, state, async move {
             let _ = rx.await;
         }));
         Self {

@@ -12,8 +12,8 @@
 
 mod support;
 
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::Config;
 use support::{
     error_reply, token_from_auth_reply, InProcessServer, EMPTY_INBOX, LOGGED_OUT, MESSAGE_SENT,
 };
@@ -565,8 +565,8 @@ async fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
 /// accepted.
 #[tokio::test]
 async fn over_long_line_is_answered_once_and_skipped() {
-    let config = Config { max_line: 64 };
-    let server = InProcessServer::start_with(UserDirectory::builtin(), config).await;
+    let limits = Limits { max_line: 64, ..Limits::default() };
+    let server = InProcessServer::start_with(UserDirectory::builtin(), limits).await;
     let mut c = server.connect().await;
 
     // Whole line in one write, followed by a good request.

@@ -6,8 +6,9 @@
 //! property does not hold.
 
 use progjar_chat::protocol::connection::Connection;
-use progjar_chat::protocol::frame::{self, Frame, FrameError, DEFAULT_MAX_LINE};
+use progjar_chat::protocol::frame::{self, Frame, FrameError};
 use progjar_chat::protocol::json;
+use progjar_chat::protocol::limits::DEFAULT_MAX_LINE;
 use progjar_chat::protocol::request::{parse_request_bytes, Request, RequestError};
 use progjar_chat::protocol::token::SequentialTokens;
 use progjar_chat::protocol::users::UserDirectory;

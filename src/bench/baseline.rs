@@ -19,18 +19,18 @@ use tokio::runtime::Runtime;
 
 /// The fixed reply: an `auth` reply, so that the generator's sessions get a
 /// token; every other request reads it as an `OK`.
-pub const REPLY: &[u8] =
+pub(crate) const REPLY: &[u8] =
     b"{\"status\": \"OK\", \"tokenid\": \"00000000-0000-4000-8000-000000000000\"}\r\n\r\n";
 
 /// A running baseline server; dropping it stops it.
-pub struct Baseline {
+pub(crate) struct Baseline {
     addr: SocketAddr,
     runtime: Option<Runtime>,
 }
 
 impl Baseline {
     /// Starts the server on `127.0.0.1` (a free port) with `threads` workers.
-    pub fn start(threads: usize) -> io::Result<Self> {
+    pub(crate) fn start(threads: usize) -> io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("baseline")
@@ -44,7 +44,7 @@ impl Baseline {
     }
 
     /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 }

@@ -19,7 +19,7 @@ const KEEP_AT_MOST: usize = 1024 * 1024;
 
 /// A connection to the server under test.
 #[derive(Debug)]
-pub struct BenchConn {
+pub(crate) struct BenchConn {
     stream: TcpStream,
     buf: Vec<u8>,
     /// Where the next reply starts in `buf`.
@@ -28,31 +28,59 @@ pub struct BenchConn {
     searched: usize,
 }
 
+/// Why a request got no useful reply.
+#[derive(Debug)]
+pub(crate) enum RequestFailed {
+    /// The exchange itself failed: a write or read error, a timeout, or
+    /// the server closing the connection.
+    Io(io::Error),
+    /// The server answered with an error reply, carrying its message.
+    ErrorReply(String),
+}
+
+impl std::fmt::Display for RequestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestFailed::Io(error) => error.fmt(f),
+            RequestFailed::ErrorReply(message) => write!(f, "error reply: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestFailed::Io(error) => Some(error),
+            RequestFailed::ErrorReply(_) => None,
+        }
+    }
+}
+
 /// Why a request got no reply.
-pub fn closed() -> io::Error {
+pub(crate) fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")
 }
 
 impl BenchConn {
     /// Connects (with Nagle's algorithm off, as every request is one write).
-    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Self { stream, buf: Vec::new(), start: 0, searched: 0 })
     }
 
     /// Writes `bytes` (one or more requests).
-    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await
     }
 
     /// Waits for the next whole reply, terminator included.
-    pub async fn reply(&mut self) -> io::Result<&[u8]> {
+    pub(crate) async fn reply(&mut self) -> io::Result<&[u8]> {
         self.next_reply(None).await
     }
 
     /// [`Self::reply`] with a limit on the wait between two reads.
-    pub async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
+    pub(crate) async fn reply_within(&mut self, limit: Duration) -> io::Result<&[u8]> {
         self.next_reply(Some(limit)).await
     }
 
@@ -80,12 +108,16 @@ impl BenchConn {
     }
 
     /// Sends one request and waits (at most `limit` between reads) for its
-    /// reply; an error reply is returned as `Err` with its message.
-    pub async fn request(&mut self, line: &[u8], limit: Duration) -> Result<&[u8], String> {
-        self.send(line).await.map_err(|e| e.to_string())?;
-        let reply = self.reply_within(limit).await.map_err(|e| e.to_string())?;
+    /// reply; an error reply is an `Err` too, apart from a failed exchange.
+    pub(crate) async fn request(
+        &mut self,
+        line: &[u8],
+        limit: Duration,
+    ) -> Result<&[u8], RequestFailed> {
+        self.send(line).await.map_err(RequestFailed::Io)?;
+        let reply = self.reply_within(limit).await.map_err(RequestFailed::Io)?;
         if wire::is_error(reply) {
-            return Err(format!("error reply: {}", wire::error_message(reply)));
+            return Err(RequestFailed::ErrorReply(wire::error_message(reply)));
         }
         Ok(reply)
     }

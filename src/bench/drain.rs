@@ -26,7 +26,7 @@ const DRAIN_READ_LIMIT: Duration = Duration::from_secs(300);
 
 /// One fill and drain.
 #[derive(Debug, Clone, Serialize)]
-pub struct DrainResult {
+pub(crate) struct DrainResult {
     /// Messages sent to the mailbox.
     pub messages: u64,
     pub fill_seconds: f64,
@@ -45,7 +45,7 @@ pub struct DrainResult {
 
 /// The server's memory around a drain, in KiB.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct DrainMemory {
+pub(crate) struct DrainMemory {
     pub before_fill_kib: u64,
     pub after_fill_kib: u64,
     /// The peak from the start of the fill to the end of the drain.
@@ -56,7 +56,7 @@ pub struct DrainMemory {
 }
 
 /// Fills and drains a mailbox of `messages` messages.
-pub async fn run(plan: &Plan, messages: u64) -> Result<DrainResult, String> {
+pub(crate) async fn run(plan: &Plan, messages: u64) -> Result<DrainResult, String> {
     let recipient = plan.users.last().ok_or("no users")?.clone();
     let (mut inbox_conn, token) = open(plan, &recipient).await?;
     // Start from an empty mailbox.
@@ -162,13 +162,13 @@ pub async fn run(plan: &Plan, messages: u64) -> Result<DrainResult, String> {
 async fn open(plan: &Plan, user: &str) -> Result<(BenchConn, String), String> {
     let mut conn = BenchConn::connect(plan.addr).await.map_err(|e| format!("connect: {e}"))?;
     let line = format!("auth {user} {}\r\n", plan.password);
-    let reply = conn.request(line.as_bytes(), plan.timeout).await?;
+    let reply = conn.request(line.as_bytes(), plan.timeout).await.map_err(|e| e.to_string())?;
     let token = wire::token(reply).ok_or("auth reply without a token")?;
     Ok((conn, token))
 }
 
 /// One line for the text report.
-pub fn line(result: &DrainResult) -> String {
+pub(crate) fn line(result: &DrainResult) -> String {
     let mut line = format!(
         "{:>9} messages: drained in {:.3} s ({:.0} ns/message, {} reply bytes), filled in {:.2} s, {}",
         super::thousands::thousands(result.messages as f64),

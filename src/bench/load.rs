@@ -36,7 +36,7 @@ const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// When a run stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
+pub(crate) enum Until {
     /// After this long (warm-up not included).
     Elapsed(Duration),
     /// After this many requests in total (warm-up not included).
@@ -45,7 +45,7 @@ pub enum Until {
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub addr: SocketAddr,
     pub connections: usize,
     pub until: Until,
@@ -70,7 +70,7 @@ pub struct Plan {
 
 /// What one run measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     /// Requests answered in the measured period.
     pub requests: u64,
     /// The measured period: from the end of the warm-up to the last reply.
@@ -103,7 +103,7 @@ pub struct RunResult {
 
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Latency {
+pub(crate) struct Latency {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
@@ -114,7 +114,7 @@ pub struct Latency {
 
 /// The server's resident memory at the points of a run, in KiB.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct ServerMemory {
+pub(crate) struct ServerMemory {
     /// Before the run opened anything.
     pub start_kib: u64,
     /// With every connection and session of the run open and idle.
@@ -414,7 +414,7 @@ fn server_memory(plan: &Plan) -> Option<Memory> {
 }
 
 /// Runs `plan` once.
-pub async fn run(plan: &Plan) -> RunResult {
+pub(crate) async fn run(plan: &Plan) -> RunResult {
     let mut failures = BTreeMap::new();
     let mut cleanup_errors = 0;
     if let Some(pid) = plan.server_pid {

@@ -19,7 +19,7 @@ use std::fmt;
 
 /// One request kind of a mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Auth,
     Send,
     Inbox,
@@ -29,7 +29,7 @@ pub enum Op {
 
 impl Op {
     /// The command word.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Auth => "auth",
             Op::Send => "send",
@@ -42,16 +42,16 @@ impl Op {
 
 /// A parsed `--mix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mix(pub Vec<Op>);
+pub(crate) struct Mix(pub Vec<Op>);
 
 impl Mix {
     /// The ops in order.
-    pub fn ops(&self) -> &[Op] {
+    pub(crate) fn ops(&self) -> &[Op] {
         &self.0
     }
 
     /// Whether any op is `send` (so mailboxes need draining after a run).
-    pub fn sends(&self) -> bool {
+    pub(crate) fn sends(&self) -> bool {
         self.0.contains(&Op::Send)
     }
 }
@@ -69,7 +69,7 @@ impl fmt::Display for Mix {
 }
 
 /// Parses `send,inbox` and the like (spaces around commas are allowed).
-pub fn parse_mix(text: &str) -> Result<Mix, String> {
+pub(crate) fn parse_mix(text: &str) -> Result<Mix, String> {
     let mut ops = Vec::new();
     for word in text.split(',') {
         let op = match word.trim() {

@@ -30,15 +30,15 @@
 //! | [`report`], [`sys`] | the text and JSON report; `/proc` figures |
 //! | [`thousands`] | counts as `1,234,568`, for every part of the report |
 
-pub mod baseline;
-pub mod conn;
-pub mod drain;
-pub mod load;
-pub mod mix;
-pub mod report;
-pub mod sys;
-pub mod thousands;
-pub mod wire;
+pub(crate) mod baseline;
+pub(crate) mod conn;
+pub(crate) mod drain;
+pub(crate) mod load;
+pub(crate) mod mix;
+pub(crate) mod report;
+pub(crate) mod sys;
+pub(crate) mod thousands;
+pub(crate) mod wire;
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -68,7 +68,7 @@ auth opened, else the connection's own).";
 /// Arguments of `progjar-chat bench`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// The server to measure. Without --connect and --baseline, 127.0.0.1:8889.
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
@@ -152,7 +152,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmark: 0 when it ran (errors are in the report), 1 when no
 /// connection could be opened, 2 for bad arguments.
-pub fn main(args: BenchArgs) -> ExitCode {
+pub(crate) fn main(args: BenchArgs) -> ExitCode {
     if args.users.iter().any(|u| u.is_empty() || u.contains(char::is_whitespace)) {
         return fail(EXIT_USAGE, "--users: a username is empty or holds white space");
     }

@@ -9,7 +9,7 @@ use super::thousands::thousands;
 
 /// The whole `--json` report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub tool: &'static str,
     pub version: &'static str,
     pub machine: Machine,
@@ -26,7 +26,7 @@ pub struct Report {
 
 /// The parameters of the run, as given or defaulted.
 #[derive(Debug, Clone, Serialize)]
-pub struct Params {
+pub(crate) struct Params {
     pub connections: usize,
     pub pipeline: usize,
     pub mix: String,
@@ -44,7 +44,7 @@ pub struct Params {
 
 /// The runs against one server and their spread.
 #[derive(Debug, Serialize)]
-pub struct Target {
+pub(crate) struct Target {
     pub addr: String,
     pub runs: Vec<RunResult>,
     pub summary: Option<Summary>,
@@ -52,14 +52,14 @@ pub struct Target {
 
 /// Median, min and max over the runs.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Spread {
+pub(crate) struct Spread {
     pub median: f64,
     pub min: f64,
     pub max: f64,
 }
 
 impl Spread {
-    pub fn of(values: &[f64]) -> Option<Self> {
+    pub(crate) fn of(values: &[f64]) -> Option<Self> {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if sorted.is_empty() {
             return None;
@@ -74,7 +74,7 @@ impl Spread {
 
 /// A target's figures over all its runs.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub requests_per_second: Spread,
     pub p50_us: Spread,
     pub p90_us: Spread,
@@ -88,7 +88,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(runs: &[RunResult]) -> Option<Self> {
+    pub(crate) fn of(runs: &[RunResult]) -> Option<Self> {
         let spread = |f: fn(&RunResult) -> f64| Spread::of(&runs.iter().map(f).collect::<Vec<_>>());
         Some(Self {
             requests_per_second: spread(|r| r.requests_per_second)?,
@@ -106,7 +106,7 @@ impl Summary {
 
 /// Server over baseline, computed for each pair of runs made back to back.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ratios {
+pub(crate) struct Ratios {
     /// Throughput: 1.0 is the ceiling; higher is better.
     pub throughput: Spread,
     /// p50 and p99 latency: lower is better.
@@ -115,7 +115,7 @@ pub struct Ratios {
 }
 
 impl Ratios {
-    pub fn of(server: &[RunResult], baseline: &[RunResult]) -> Option<Self> {
+    pub(crate) fn of(server: &[RunResult], baseline: &[RunResult]) -> Option<Self> {
         let pairs: Vec<_> = server.iter().zip(baseline).collect();
         let ratio = |f: fn(&RunResult) -> f64| {
             Spread::of(&pairs.iter().map(|(s, b)| f(s) / f(b)).collect::<Vec<_>>())
@@ -129,12 +129,12 @@ impl Ratios {
 }
 
 /// Microseconds as milliseconds with three decimals.
-pub fn ms(us: f64) -> String {
+pub(crate) fn ms(us: f64) -> String {
     format!("{:.3}", us / 1000.0)
 }
 
 /// One line per run.
-pub fn run_line(run: &RunResult) -> String {
+pub(crate) fn run_line(run: &RunResult) -> String {
     let l = &run.latency_us;
     let mut line = format!(
         "{:>9} req/s  {} requests in {:.2} s  latency ms p50 {} p90 {} p99 {} p99.9 {} max {}  errors {}  failures {}",
@@ -175,7 +175,7 @@ pub fn run_line(run: &RunResult) -> String {
 }
 
 /// The closing lines for one target.
-pub fn summary_lines(name: &str, summary: &Summary, runs: usize) -> String {
+pub(crate) fn summary_lines(name: &str, summary: &Summary, runs: usize) -> String {
     let s = |x: &Spread| format!("{} ({}–{})", ms(x.median), ms(x.min), ms(x.max));
     let rps = &summary.requests_per_second;
     format!(
@@ -190,7 +190,7 @@ pub fn summary_lines(name: &str, summary: &Summary, runs: usize) -> String {
 }
 
 /// The ratio line.
-pub fn ratio_line(ratio: &Ratios) -> String {
+pub(crate) fn ratio_line(ratio: &Ratios) -> String {
     let s = |x: &Spread| format!("{:.2} ({:.2}–{:.2})", x.median, x.min, x.max);
     format!(
         "server / baseline: throughput {}, p50 latency {}, p99 latency {}",

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// The machine the run was made on.
 #[derive(Debug, Clone, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Logical CPUs available to this process.
     pub cpus: usize,
     pub cpu_model: Option<String>,
@@ -23,7 +23,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn describe() -> Self {
+    pub(crate) fn describe() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Self {
@@ -43,7 +43,7 @@ impl Machine {
     }
 
     /// One line for the text report.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut line = format!("{} CPUs", self.cpus);
         if let Some(model) = &self.cpu_model {
             line += &format!(" ({model})");
@@ -59,26 +59,26 @@ impl Machine {
 }
 
 /// The 1-minute load average.
-pub fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// A process's resident memory now and at its peak, in KiB.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     pub rss_kib: u64,
     pub peak_kib: u64,
 }
 
 /// Reads `VmRSS` and `VmHWM` of process `pid`.
-pub fn memory(pid: u32) -> Option<Memory> {
+pub(crate) fn memory(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(Memory { rss_kib: kib_field(&status, "VmRSS:")?, peak_kib: kib_field(&status, "VmHWM:")? })
 }
 
 /// Resets the peak (`VmHWM`) of process `pid` to its current RSS; false
 /// when the kernel does not allow it.
-pub fn reset_peak(pid: u32) -> bool {
+pub(crate) fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
@@ -90,7 +90,7 @@ fn kib_field(text: &str, name: &str) -> Option<u64> {
 /// CPU time counters at one moment, to tell how much of the machine other
 /// processes took during a run.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     /// Busy time of all CPUs, in clock ticks.
     all: u64,
     /// This process (the generator, and the baseline when it runs).
@@ -103,7 +103,7 @@ pub struct CpuTimes {
 const TICKS_PER_SECOND: f64 = 100.0;
 
 impl CpuTimes {
-    pub fn now(server_pid: Option<u32>) -> Option<Self> {
+    pub(crate) fn now(server_pid: Option<u32>) -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         let fields: Vec<u64> = stat
             .lines()
@@ -127,7 +127,12 @@ impl CpuTimes {
     /// How many CPUs' worth of time processes other than the generator and
     /// the server used from `start` to `self`, over `seconds`. Unknown when
     /// the server's own time is unknown (and it is not in this process).
-    pub fn others_since(&self, start: &Self, seconds: f64, server_in_process: bool) -> Option<f64> {
+    pub(crate) fn others_since(
+        &self,
+        start: &Self,
+        seconds: f64,
+        server_in_process: bool,
+    ) -> Option<f64> {
         let server = match (self.server, start.server) {
             (Some(end), Some(begin)) => end.saturating_sub(begin),
             _ if server_in_process => 0,
@@ -152,14 +157,14 @@ fn process_ticks(pid: &str) -> Option<u64> {
 
 /// Samples a process's RSS every few milliseconds on its own thread and
 /// keeps the largest value, as a check on `VmHWM`.
-pub struct RssSampler {
+pub(crate) struct RssSampler {
     stop: Arc<AtomicBool>,
     max_kib: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RssSampler {
-    pub fn start(pid: u32) -> Self {
+    pub(crate) fn start(pid: u32) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let max_kib = Arc::new(AtomicU64::new(0));
         let thread = {
@@ -177,7 +182,7 @@ impl RssSampler {
     }
 
     /// Stops sampling; the largest RSS seen, in KiB.
-    pub fn finish(mut self) -> u64 {
+    pub(crate) fn finish(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

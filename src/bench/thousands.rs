@@ -4,7 +4,7 @@
 //! print counts the same way without importing one another.
 
 /// `1234567.8` as `1,234,568`.
-pub fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -5,18 +5,18 @@
 //! of `"tokenid"`. Spacing, key order and extra keys do not matter.
 
 /// Whether the reply's `"status"` is `"ERROR"` (in any case).
-pub fn is_error(reply: &[u8]) -> bool {
+pub(crate) fn is_error(reply: &[u8]) -> bool {
     string_field(reply, b"\"status\"").is_some_and(|v| v.eq_ignore_ascii_case(b"ERROR"))
 }
 
 /// The token of an `auth` reply, if it has one.
-pub fn token(reply: &[u8]) -> Option<String> {
+pub(crate) fn token(reply: &[u8]) -> Option<String> {
     let value = string_field(reply, b"\"tokenid\"")?;
     Some(String::from_utf8_lossy(value).into_owned())
 }
 
 /// The `"message"` of an error reply, for the report (never unescaped).
-pub fn error_message(reply: &[u8]) -> String {
+pub(crate) fn error_message(reply: &[u8]) -> String {
     match string_field(reply, b"\"message\"") {
         Some(value) => String::from_utf8_lossy(value).into_owned(),
         None => {
@@ -28,7 +28,7 @@ pub fn error_message(reply: &[u8]) -> String {
 
 /// The raw text of the string value of the first `key` (given with its
 /// quotes): `"key" : "value"` gives `value`, escapes left as they are.
-pub fn string_field<'a>(reply: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn string_field<'a>(reply: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let at = find(reply, key)? + key.len();
     let rest = skip_space(&reply[at..]);
     let rest = skip_space(rest.strip_prefix(b":")?);
@@ -50,7 +50,7 @@ fn skip_space(bytes: &[u8]) -> &[u8] {
 }
 
 /// The index of the first occurrence of `needle` (non-empty) in `hay`.
-pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut at = 0;
     while let Some(offset) = find_byte(first, &hay[at..]) {
@@ -65,7 +65,7 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The index of the first `needle` byte in `hay`, eight bytes at a time
 /// (replies of an inbox drain run to hundreds of megabytes).
-pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(needle);

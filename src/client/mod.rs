@@ -15,8 +15,8 @@
 //! terminal, lines are read through [`terminal`] (line editing, history,
 //! Ctrl-R); piped or redirected input is read exactly as before.
 
-pub mod session;
-pub mod terminal;
+pub(crate) mod session;
+pub(crate) mod terminal;
 
 use std::fmt;
 use std::io;
@@ -31,7 +31,7 @@ use crate::exit::{fail, EXIT_FAILURE};
 
 /// Arguments of `progjar-chat client`.
 #[derive(Debug, clap::Args)]
-pub struct ClientArgs {
+pub(crate) struct ClientArgs {
     /// The server to connect to.
     #[arg(long, default_value = "127.0.0.1:8889", value_name = "HOST:PORT")]
     pub connect: String,
@@ -44,7 +44,7 @@ pub struct ClientArgs {
 
 /// Runs the client until stdin ends (exit 0) or the connection fails
 /// (an error line on stderr, exit 1).
-pub fn main(args: ClientArgs) -> ExitCode {
+pub(crate) fn main(args: ClientArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(EXIT_FAILURE, format!("cannot start the runtime: {error}")),

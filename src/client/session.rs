@@ -18,21 +18,21 @@ use crate::protocol::pystr::strip;
 
 /// The original reads replies with `recv(64)` and traces every chunk, so a
 /// trace shows a reply in pieces of this many bytes.
-pub const TRACE_CHUNK: usize = 64;
+pub(crate) const TRACE_CHUNK: usize = 64;
 
 /// A command word the client does not know (the original's text).
-pub const UNKNOWN_COMMAND: &str = "*Maaf, command tidak benar";
+pub(crate) const UNKNOWN_COMMAND: &str = "*Maaf, command tidak benar";
 /// A command with fewer fields than it needs (the original's text).
-pub const MISSING_FIELDS: &str = "-Maaf, command tidak benar";
+pub(crate) const MISSING_FIELDS: &str = "-Maaf, command tidak benar";
 /// A command that needs a token, typed before a successful `auth`.
-pub const NOT_AUTHORIZED: &str = "Error, not authorized";
+pub(crate) const NOT_AUTHORIZED: &str = "Error, not authorized";
 /// A typed line that is not UTF-8. The original crashes on such input; the
 /// protocol is text, so nothing is sent and the session goes on.
-pub const NOT_UTF8: &str = "Error, command is not valid UTF-8";
+pub(crate) const NOT_UTF8: &str = "Error, command is not valid UTF-8";
 
 /// What one typed line leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Print this line; nothing goes on the wire.
     Print(String),
     /// Send a request and hand its reply to [`ClientSession::reply`].
@@ -41,7 +41,7 @@ pub enum Action {
 
 /// A request ready for the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     /// In trace mode, a line to print before sending: the original echoes
     /// the wire line of every `send` (with its `\r\n`, so the terminal shows
     /// an empty line after it).
@@ -54,7 +54,7 @@ pub struct Request {
 
 /// Which command a reply answers, with what its success line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// `auth`: on success remember the token and greet `username`.
     Auth { username: String },
     /// `send`: on success confirm delivery to `to`.
@@ -69,7 +69,7 @@ pub enum Expect {
 
 /// The state of one interactive client.
 #[derive(Debug, Clone, Default)]
-pub struct ClientSession {
+pub(crate) struct ClientSession {
     /// The token of the last successful `auth`, until a successful `logout`.
     token: Option<String>,
     /// Whether to print the original's debug lines.
@@ -78,19 +78,19 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// A session that is not logged in.
-    pub fn new(trace: bool) -> Self {
+    pub(crate) fn new(trace: bool) -> Self {
         Self { token: None, trace }
     }
 
     /// The token in use, if logged in.
-    pub fn token(&self) -> Option<&str> {
+    pub(crate) fn token(&self) -> Option<&str> {
         self.token.as_deref()
     }
 
     /// The prompt printed before every line is read: `Command TOKEN:`, or
     /// `Command :` when not logged in. There is no space after the colon,
     /// as in the original.
-    pub fn prompt(&self) -> String {
+    pub(crate) fn prompt(&self) -> String {
         format!("Command {}:", self.token().unwrap_or(""))
     }
 
@@ -101,7 +101,7 @@ impl ClientSession {
     /// make an empty field), the fields a command names are stripped, the
     /// field count is checked before the login state, and fields beyond
     /// those a command uses are ignored.
-    pub fn command(&self, line: &[u8]) -> Action {
+    pub(crate) fn command(&self, line: &[u8]) -> Action {
         let Ok(line) = std::str::from_utf8(line) else {
             return Action::Print(NOT_UTF8.to_owned());
         };
@@ -165,7 +165,7 @@ impl ClientSession {
     /// `expect`, and returns the lines to print: in trace mode first the
     /// reply in [`TRACE_CHUNK`]-byte pieces and `end of string`, then the
     /// outcome.
-    pub fn reply(&mut self, expect: &Expect, reply: &[u8]) -> Vec<String> {
+    pub(crate) fn reply(&mut self, expect: &Expect, reply: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
         if self.trace {
             for chunk in reply.chunks(TRACE_CHUNK) {
@@ -234,7 +234,7 @@ fn missing(key: &str) -> String {
 /// strings, so that sequence cannot occur within a reply. Bytes after it
 /// are kept for the next reply.
 #[derive(Debug, Default)]
-pub struct ReplyBuffer {
+pub(crate) struct ReplyBuffer {
     buf: Vec<u8>,
     /// How much of `buf` is known to hold no terminator, so that a reply
     /// arriving in many reads is not searched from the start each time.
@@ -243,12 +243,12 @@ pub struct ReplyBuffer {
 
 impl ReplyBuffer {
     /// Appends bytes just read.
-    pub fn extend(&mut self, bytes: &[u8]) {
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
     /// Takes the next whole reply, terminator included, if one has arrived.
-    pub fn next_reply(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn next_reply(&mut self) -> Option<Vec<u8>> {
         match find_reply_end(&self.buf, 0, self.scanned) {
             Some(end) => {
                 self.scanned = 0;

@@ -32,7 +32,7 @@ const UNSUPPORTED_TERMS: [&str; 3] = ["dumb", "cons25", "emacs"];
 /// Whether the client should read through [`LineEditor`]: stdin and stdout
 /// are terminals and `TERM` is not one rustyline refuses. Anything else
 /// (piped or redirected input or output) takes the plain path, unchanged.
-pub fn wanted() -> bool {
+pub(crate) fn wanted() -> bool {
     let term = std::env::var("TERM").unwrap_or_default();
     io::stdin().is_terminal()
         && io::stdout().is_terminal()
@@ -41,13 +41,13 @@ pub fn wanted() -> bool {
 
 /// A rustyline editor driven from async code: each read runs on tokio's
 /// blocking pool, and the editor (with its history) comes back after it.
-pub struct LineEditor {
+pub(crate) struct LineEditor {
     editor: Option<DefaultEditor>,
 }
 
 impl LineEditor {
     /// An editor with an empty in-memory history.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         let config = Config::builder()
             .max_history_size(HISTORY_LINES)
             .map_err(to_io)?
@@ -62,7 +62,7 @@ impl LineEditor {
     /// Shows `prompt` and reads one edited line (without its newline).
     /// `Ok(None)` means the input has ended: Ctrl-D on an empty line or
     /// Ctrl-C. Either way the cursor is left at the start of a fresh line.
-    pub async fn read_line(&mut self, prompt: String) -> io::Result<Option<String>> {
+    pub(crate) async fn read_line(&mut self, prompt: String) -> io::Result<Option<String>> {
         let Some(mut editor) = self.editor.take() else {
             return Err(io::Error::other("the line editor was lost by an earlier failure"));
         };

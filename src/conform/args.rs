@@ -31,7 +31,7 @@ use crate::spec::{self, Spec, PROTOCOL_PATH};
     Durations (--timeout, --startup-timeout): seconds (2, 0.5) or with a unit (500ms, 2s, 2m). \
     A report path of - writes that report to standard output (the text then goes to standard error)."
 )]
-pub struct ConformArgs {
+pub(crate) struct ConformArgs {
     #[command(subcommand)]
     pub(super) target: Option<TargetArgs>,
     /// List every case, server and client (ID, level, spec line, rule), and exit.
@@ -85,20 +85,8 @@ pub(super) enum TargetArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ExploreArgs {
-    /// Explore the server running at HOST:PORT (its state carries over between
-    /// sessions: the runner empties the test users' inboxes before each).
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "spawn")]
-    pub(super) connect: Option<String>,
-    /// Start the server under test with this shell command for every session.
-    /// `{port}` in it is replaced by a free port (and lets sessions run in parallel).
-    #[arg(long, value_name = "CMD")]
-    pub(super) spawn: Option<String>,
-    /// With --spawn and no {port} in the command: the port the server listens on.
-    #[arg(long, default_value_t = 8889)]
-    pub(super) port: u16,
-    /// With --spawn: how long a server may take to accept connections.
-    #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
-    pub(super) startup_timeout: Duration,
+    #[command(flatten)]
+    pub(super) server: ServerTarget,
     /// The seed of the sessions: the same seed gives the same sessions.
     /// Without it, a random seed (printed at the start).
     #[arg(long, value_name = "N")]
@@ -149,22 +137,46 @@ const CLASS_HELP: &str =
 
 #[derive(Debug, Args)]
 pub(super) struct ServerArgs {
-    /// Test the server running at HOST:PORT. Before each case the runner logs each
-    /// built-in user in, empties its inbox and logs it out again.
+    #[command(flatten)]
+    pub(super) server: ServerTarget,
+    #[command(flatten)]
+    pub(super) common: CommonArgs,
+}
+
+/// The server under test, for `conform server` and `conform explore` alike:
+/// both reach it the same way, case by case or session by session.
+#[derive(Debug, Args)]
+pub(super) struct ServerTarget {
+    /// Test the server running at HOST:PORT. Its state carries over, so before
+    /// each case (or session) the runner logs each test user in, empties its
+    /// inbox and logs it out again.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "spawn")]
     pub(super) connect: Option<String>,
-    /// Start the server under test with this shell command for every case, and kill
-    /// its whole process group afterwards. `{port}` in it is replaced by a free port.
+    /// Start the server under test with this shell command for every case (or
+    /// session), and kill its whole process group afterwards. `{port}` in it is
+    /// replaced by a free port (and lets explore's sessions run in parallel).
     #[arg(long, value_name = "CMD")]
     pub(super) spawn: Option<String>,
     /// With --spawn and no {port} in the command: the port the server listens on.
     #[arg(long, default_value_t = 8889)]
     pub(super) port: u16,
-    /// With --spawn: how long a server may take to accept connections, in seconds.
+    /// With --spawn: how long a server may take to accept connections.
     #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub(super) startup_timeout: Duration,
-    #[command(flatten)]
-    pub(super) common: CommonArgs,
+}
+
+impl ServerTarget {
+    /// What is under test: `None` unless exactly one of `--connect` and
+    /// `--spawn` was given.
+    pub(super) fn under(&self) -> Option<Under> {
+        match (&self.connect, &self.spawn) {
+            (Some(addr), None) => Some(Under::Connect { addr_arg: addr.clone(), addr: None }),
+            (None, Some(command)) => {
+                Some(Under::Spawn { command: command.clone(), port: self.port })
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use std::fmt;
 /// A known cause of findings across cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Cause {
+pub(crate) enum Cause {
     /// Message texts come back without the white space at their ends.
     StrippedText,
     /// Replies end in something else than `\r\n\r\n`.
@@ -28,7 +28,7 @@ pub enum Cause {
 
 impl Cause {
     /// A stable name, for `--json`.
-    pub fn id(self) -> &'static str {
+    pub(crate) fn id(self) -> &'static str {
         match self {
             Cause::StrippedText => "stripped-text",
             Cause::NoTerminator => "no-terminator",
@@ -40,7 +40,7 @@ impl Cause {
     }
 
     /// What the implementation does, in one sentence.
-    pub fn what(self) -> &'static str {
+    pub(crate) fn what(self) -> &'static str {
         match self {
             Cause::StrippedText => {
                 "message texts come back without the white space at their ends: the text is stripped (e.g. `.strip()`) when it is stored or sent"
@@ -60,7 +60,7 @@ impl Cause {
     /// The rules this mistake breaks. In a case of another rule, a finding
     /// with this cause is noted and not counted, so that one mistake is
     /// charged once (an empty list: it counts wherever it shows).
-    pub fn rules(self) -> &'static [&'static str] {
+    pub(crate) fn rules(self) -> &'static [&'static str] {
         match self {
             Cause::StrippedText => &["SEND-4", "SEND-6"],
             Cause::NoTerminator | Cause::NotJson => &["TRANS-2"],
@@ -75,12 +75,12 @@ impl Cause {
     /// leave the reply readable, so the case goes on without counting
     /// them; a reply that is not JSON, or none at all, leaves nothing to
     /// check, so the case is BLOCKED by the cause's rule.
-    pub fn leaves_the_rest_checkable(self) -> bool {
+    pub(crate) fn leaves_the_rest_checkable(self) -> bool {
         matches!(self, Cause::StrippedText | Cause::NoTerminator)
     }
 
     /// How to fix it, with the rule that says so.
-    pub fn fix(self) -> &'static str {
+    pub(crate) fn fix(self) -> &'static str {
         match self {
             Cause::StrippedText => {
                 "keep the text raw: everything after the recipient field, its leading space and the \\r\\n included (SEND-4)"
@@ -108,7 +108,7 @@ impl fmt::Display for Cause {
 
 /// Whether `actual` is `expected` with white space stripped from its ends
 /// (Python's `str.strip()`), and not the same text.
-pub fn is_stripped(expected: &str, actual: &str) -> bool {
+pub(crate) fn is_stripped(expected: &str, actual: &str) -> bool {
     expected != actual && expected.trim() == actual
 }
 

@@ -15,7 +15,7 @@ use super::transcript::escape_for_transcript;
 
 /// How reading one reply went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// The server closed the connection; `partial` is what came before.
     Closed { partial: Vec<u8> },
     /// Nothing, or only `partial`, within the timeout.
@@ -29,7 +29,7 @@ pub enum ReadFailure {
 /// What the runner knows about the connection and the process when a read
 /// fails.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConnFacts {
+pub(crate) struct ConnFacts {
     /// `1` for `C1`.
     pub conn: u32,
     /// Requests written on it (each `\r\n` ends one).
@@ -51,7 +51,12 @@ pub struct ConnFacts {
 }
 
 /// A check with a single finding.
-pub fn one_finding(severity: Verdict, message: String, expected: String, actual: String) -> Check {
+pub(crate) fn one_finding(
+    severity: Verdict,
+    message: String,
+    expected: String,
+    actual: String,
+) -> Check {
     Check {
         findings: vec![Finding::new(severity, "", message)],
         expected,
@@ -61,7 +66,7 @@ pub fn one_finding(severity: Verdict, message: String, expected: String, actual:
 }
 
 /// The verdict of a read that brought no whole reply.
-pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) -> Check {
+pub(crate) fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) -> Check {
     let partial = match failure {
         ReadFailure::Closed { partial }
         | ReadFailure::TimedOut { partial }
@@ -139,7 +144,12 @@ pub fn read_failure(failure: &ReadFailure, facts: &ConnFacts, expected: String) 
 
 /// The verdict of a connection that could not be opened: the case could
 /// not run.
-pub fn connect_failure(conn: u32, error: &str, exited: Option<String>, expected: String) -> Check {
+pub(crate) fn connect_failure(
+    conn: u32,
+    error: &str,
+    exited: Option<String>,
+    expected: String,
+) -> Check {
     let message = exited.unwrap_or_else(|| format!("cannot connect C{conn}: {error}"));
     one_finding(Verdict::Error, message, expected, String::new())
 }

@@ -8,7 +8,7 @@ use crate::protocol::json::write_str;
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "op", content = "line", rename_all = "lowercase")]
-pub enum DiffLine {
+pub(crate) enum DiffLine {
     /// In both.
     Same(String),
     /// Only in the expectation.
@@ -19,7 +19,7 @@ pub enum DiffLine {
 
 impl DiffLine {
     /// `  line`, `- line` or `+ line`.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             DiffLine::Same(l) => format!("  {l}"),
             DiffLine::Expected(l) => format!("- {l}"),
@@ -29,7 +29,7 @@ impl DiffLine {
 }
 
 /// A minimal line diff (longest common subsequence; inputs are small).
-pub fn diff_lines(expected: &[String], actual: &[String]) -> Vec<DiffLine> {
+pub(crate) fn diff_lines(expected: &[String], actual: &[String]) -> Vec<DiffLine> {
     let (n, m) = (expected.len(), actual.len());
     // lcs[i][j]: length of the LCS of expected[i..] and actual[j..].
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
@@ -63,7 +63,7 @@ pub fn diff_lines(expected: &[String], actual: &[String]) -> Vec<DiffLine> {
 /// Pretty-prints JSON with two-space indentation, one key or item per line,
 /// strings escaped as `json.dumps` does (so control characters and
 /// non-ASCII stay visible).
-pub fn pretty(value: &Value) -> Vec<String> {
+pub(crate) fn pretty(value: &Value) -> Vec<String> {
     let mut lines = Vec::new();
     pretty_into(value, 0, String::new(), "", &mut lines);
     lines
@@ -109,7 +109,7 @@ fn pretty_into(value: &Value, depth: usize, prefix: String, suffix: &str, lines:
 /// `actual` with the keys of every object reordered to follow `expected`
 /// where both have them (the rest after, in their order), so that a diff
 /// of two replies equal up to key order shows no difference.
-pub fn align_keys(actual: &Value, expected: &Value) -> Value {
+pub(crate) fn align_keys(actual: &Value, expected: &Value) -> Value {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => {
             let mut out = serde_json::Map::new();

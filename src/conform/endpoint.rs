@@ -14,7 +14,7 @@ use super::sandbox::Sandbox;
 
 /// Whether a program whose port is fixed can run in a network of its own
 /// here; if not, such programs take turns on the host's port.
-pub fn own_networks() -> bool {
+pub(crate) fn own_networks() -> bool {
     #[cfg(target_os = "linux")]
     return super::sandbox::available();
     #[cfg(not(target_os = "linux"))]
@@ -23,7 +23,7 @@ pub fn own_networks() -> bool {
 
 /// An address, and the network it is in.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub addr: SocketAddr,
     #[cfg(target_os = "linux")]
     sandbox: Option<Arc<Sandbox>>,
@@ -31,7 +31,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `addr` on the host's network.
-    pub fn host(addr: SocketAddr) -> Self {
+    pub(crate) fn host(addr: SocketAddr) -> Self {
         Self {
             addr,
             #[cfg(target_os = "linux")]
@@ -41,12 +41,12 @@ impl Endpoint {
 
     /// `addr` in a program's network of its own.
     #[cfg(target_os = "linux")]
-    pub fn in_sandbox(addr: SocketAddr, sandbox: Sandbox) -> Self {
+    pub(crate) fn in_sandbox(addr: SocketAddr, sandbox: Sandbox) -> Self {
         Self { addr, sandbox: Some(Arc::new(sandbox)) }
     }
 
     /// Whether it is in a network of its own: its port is nobody else's.
-    pub fn is_sandboxed(&self) -> bool {
+    pub(crate) fn is_sandboxed(&self) -> bool {
         #[cfg(target_os = "linux")]
         return self.sandbox.is_some();
         #[cfg(not(target_os = "linux"))]
@@ -54,7 +54,7 @@ impl Endpoint {
     }
 
     /// A new connection to it.
-    pub async fn connect(&self) -> std::io::Result<TcpStream> {
+    pub(crate) async fn connect(&self) -> std::io::Result<TcpStream> {
         #[cfg(target_os = "linux")]
         if let Some(sandbox) = &self.sandbox {
             return sandbox.connect(self.addr).await;

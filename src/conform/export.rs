@@ -15,7 +15,7 @@ use crate::spec::Spec;
 
 /// The `--json` report: the header, `summary`, `causes`, `rules` (most
 /// urgent first), `not_implemented`, `blocked` and `cases`.
-pub fn json_report(
+pub(crate) fn json_report(
     graded: &[Graded<'_>],
     spec: &Spec,
     header: Value,
@@ -143,7 +143,7 @@ pub fn json_report(
 
 /// Escapes text for XML attributes and content; characters XML 1.0 does
 /// not allow are written as `\xHH`.
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -166,7 +166,7 @@ pub fn xml_escape(s: &str) -> String {
 /// `<failure>` (with that type), ERROR as `<error>`, a MUST case NON-STRICT
 /// because of its wording as `<failure type="NON-STRICT">` (unless
 /// `--accept-wording`), expected failures as `<skipped>`.
-pub fn junit_report(
+pub(crate) fn junit_report(
     graded: &[Graded<'_>],
     spec: &Spec,
     suite: &str,
@@ -210,7 +210,7 @@ fn tag(g: &Graded<'_>) -> Tag {
 /// One `<testsuite>` named `suite`: a testcase per graded case, and one
 /// `<error>` testcase per `(name, message)` in `errors_extra` (a program that
 /// could not be tested at all).
-pub fn junit_testsuite(
+pub(crate) fn junit_testsuite(
     graded: &[Graded<'_>],
     spec: &Spec,
     suite: &str,

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::diff::DiffLine;
+use super::framing::JsonStrings;
 use crate::spec::pattern::escape_bytes;
 
 /// Two escaped one-line texts as a diff, with a marker under the first
@@ -20,27 +21,15 @@ pub(crate) fn byte_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
 
 /// Why two JSON texts of the same meaning differ, in words (nothing when
 /// no known cause explains it).
-pub fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
+pub(crate) fn form_hints(expected: Option<&str>, actual: &[u8]) -> Vec<String> {
     let mut hints = Vec::new();
     let text = String::from_utf8_lossy(actual);
     let compact = |sep: u8, spaced: &str| {
-        let mut in_string = false;
-        let mut escaped = false;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            if in_string {
-                match (escaped, b) {
-                    (true, _) => escaped = false,
-                    (false, b'\\') => escaped = true,
-                    (false, b'"') => in_string = false,
-                    _ => {}
-                }
-            } else if b == b'"' {
-                in_string = true;
-            } else if b == sep && !text[i..].starts_with(spaced) {
-                return true;
-            }
-        }
-        false
+        let mut strings = JsonStrings::default();
+        text.as_bytes()
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| strings.outside(b) && b == sep && !text[i..].starts_with(spaced))
     };
     if compact(b',', ", ") || compact(b':', ": ") {
         hints.push(

@@ -5,7 +5,7 @@
 
 /// What the bytes received so far hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scan {
+pub(crate) enum Scan {
     /// A reply ending in `\r\n\r\n`, this many bytes long.
     Reply(usize),
     /// A whole JSON value (and the white space after it, this many bytes in
@@ -18,7 +18,7 @@ pub enum Scan {
 }
 
 /// Finds the first reply in `buf`.
-pub fn scan_reply(buf: &[u8]) -> Scan {
+pub(crate) fn scan_reply(buf: &[u8]) -> Scan {
     if let Some(end) = crate::protocol::frame::find_reply_end(buf, 0, 0) {
         return Scan::Reply(end);
     }
@@ -38,20 +38,12 @@ fn json_value_end(buf: &[u8]) -> Option<usize> {
         return None;
     }
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = JsonStrings::default();
     for (i, &b) in buf.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
+        if !strings.outside(b) {
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
@@ -65,10 +57,40 @@ fn json_value_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// Where JSON text stands, byte by byte: inside a string or outside
+/// every one. What both a reply's end and a spelling of JSON are looked
+/// for in: brackets, commas and colons count only outside strings.
+#[derive(Debug, Default)]
+pub(crate) struct JsonStrings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// Takes the next byte: whether it stands outside every string (a
+    /// string's quotes and what they enclose do not).
+    pub(crate) fn outside(&mut self, b: u8) -> bool {
+        if self.in_string {
+            match (self.escaped, b) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+            false
+        } else if b == b'"' {
+            self.in_string = true;
+            false
+        } else {
+            true
+        }
+    }
+}
+
 /// What a piece of a client's standard output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum OutKind {
+pub(crate) enum OutKind {
     /// A line that counts as output.
     Line,
     /// `Command …:` at the start of a line: the client waits for input.
@@ -81,7 +103,7 @@ pub enum OutKind {
 
 /// One piece of a client's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutEvent {
+pub(crate) struct OutEvent {
     pub kind: OutKind,
     /// The text, without its newline.
     pub text: String,
@@ -100,7 +122,7 @@ impl OutEvent {
 /// newline, and since typed input is not echoed on a pipe, the reply to
 /// the command follows right after it.
 #[derive(Debug, Default)]
-pub struct OutputParser {
+pub(crate) struct OutputParser {
     buf: Vec<u8>,
     /// The last line was the echo of a wire line (`send … \r\n` printed
     /// with `print`), so an empty line follows that is part of it.
@@ -114,12 +136,12 @@ const MAX_LINE: usize = 64 * 1024;
 const COMMANDS: [&str; 5] = ["send ", "auth ", "inbox ", "list ", "logout "];
 
 impl OutputParser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Takes more output; returns the pieces now complete.
-    pub fn feed(&mut self, data: &[u8]) -> Vec<OutEvent> {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Vec<OutEvent> {
         self.buf.extend_from_slice(data);
         let mut events = Vec::new();
         loop {
@@ -159,7 +181,7 @@ impl OutputParser {
     }
 
     /// The end of the output: whatever is left is one last line.
-    pub fn finish(&mut self) -> Vec<OutEvent> {
+    pub(crate) fn finish(&mut self) -> Vec<OutEvent> {
         if self.buf.is_empty() {
             return Vec::new();
         }

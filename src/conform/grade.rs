@@ -27,7 +27,7 @@ pub enum Class {
 
 /// How a run is graded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// `--strict`: NON-STRICT counts as FAILED, every case as MUST.
     pub strict: bool,
     /// `--accept-wording`: a MUST case NON-STRICT because of its wording
@@ -61,13 +61,13 @@ impl Graded<'_> {
 
     /// Whether this case makes the implementation not conform: a MUST case
     /// FAILED, ERROR, BLOCKED or NOT-IMPLEMENTED that nothing expected.
-    pub fn nonconforming(&self) -> bool {
+    pub(crate) fn nonconforming(&self) -> bool {
         self.blocking() && self.verdict >= Verdict::NotImplemented
     }
 
     /// Whether this is a MUST case NON-STRICT because of its wording, and
     /// not an expected failure (accepted with `--accept-wording` or not).
-    pub fn must_wording(&self) -> bool {
+    pub(crate) fn must_wording(&self) -> bool {
         self.wording && self.level == Level::Must && self.class != Class::KnownFailure
     }
 }
@@ -82,7 +82,7 @@ pub fn grade<'a>(
 }
 
 /// Applies `--strict`, `--accept-wording` and `--expect` to the results.
-pub fn grade_with<'a>(
+pub(crate) fn grade_with<'a>(
     results: &'a [CaseResult],
     policy: Policy,
     expectations: &'a Expectations,

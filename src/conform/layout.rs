@@ -45,7 +45,7 @@ pub(crate) fn words(text: &str) -> Vec<&str> {
 
 /// Fills lines of at most `width` characters (a longer word gets a line of
 /// its own), keeping the text's own spaces.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     fill(words(text), " ", width)
 }
 

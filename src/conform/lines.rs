@@ -9,23 +9,16 @@ use super::verdict::{Check, Verdict};
 use crate::spec::pattern::{escape_bytes, Bindings, Json, Seg, Text};
 
 /// Checks a line the client printed against a `U<` line.
-pub fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
-    let mut check = Check {
-        expected: expected.display(vars),
-        actual: escape_bytes(actual.as_bytes()),
-        ..Check::default()
+pub(crate) fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &Context) -> Check {
+    let mut check = match check_text(
+        expected,
+        actual,
+        vars,
+        "the line differs only in white space at its ends",
+    ) {
+        Ok(done) => return done,
+        Err(check) => check,
     };
-    if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
-        check.bindings = bound;
-        return check;
-    }
-    check.expected = expected.display_against(actual.as_bytes(), vars);
-    check.diff = byte_diff(&check.expected, &check.actual);
-    if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
-        check.bindings = bound;
-        check.push(Verdict::NonStrict, "", "the line differs only in white space at its ends");
-        return check;
-    }
     // A JSON line (inbox, list, logout) spelled differently?
     if let (Some(pattern), Ok(value)) =
         (Json::from_exact(expected), serde_json::from_str::<Value>(actual.trim()))
@@ -76,7 +69,26 @@ fn trimmed(text: &Text) -> Text {
 }
 
 /// Checks a prompt the client showed against a `U?` line.
-pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
+pub(crate) fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
+    match check_text(expected, actual, vars, "the prompt differs only in white space") {
+        Ok(done) => done,
+        Err(mut check) => {
+            check.push(Verdict::Failed, "", "the client shows another prompt (CLI-1: `Command TOKEN:`, or `Command :` when logged out)");
+            check
+        }
+    }
+}
+
+/// What a printed line and a prompt have in common: `Ok` with the check
+/// when `actual` matches `expected`, exactly or but for white space at its
+/// ends (NON-STRICT, saying `spaces`); else `Err` with the check so far,
+/// its diff made, for the caller to say what else is wrong.
+fn check_text(
+    expected: &Text,
+    actual: &str,
+    vars: &Bindings,
+    spaces: &str,
+) -> Result<Check, Check> {
     let mut check = Check {
         expected: expected.display(vars),
         actual: escape_bytes(actual.as_bytes()),
@@ -84,17 +96,16 @@ pub fn check_prompt(expected: &Text, actual: &str, vars: &Bindings) -> Check {
     };
     if let Some(bound) = expected.matches(actual.as_bytes(), vars) {
         check.bindings = bound;
-        return check;
+        return Ok(check);
     }
     check.expected = expected.display_against(actual.as_bytes(), vars);
     check.diff = byte_diff(&check.expected, &check.actual);
     if let Some(bound) = trimmed(expected).matches(actual.trim().as_bytes(), vars) {
         check.bindings = bound;
-        check.push(Verdict::NonStrict, "", "the prompt differs only in white space");
-    } else {
-        check.push(Verdict::Failed, "", "the client shows another prompt (CLI-1: `Command TOKEN:`, or `Command :` when logged out)");
+        check.push(Verdict::NonStrict, "", spaces);
+        return Ok(check);
     }
-    check
+    Err(check)
 }
 
 #[cfg(test)]

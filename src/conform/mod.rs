@@ -41,34 +41,34 @@
 //! so the runner needs nothing but itself (`--spec FILE` reads another).
 
 mod args;
-pub mod cause;
+pub(crate) mod cause;
 mod class;
 mod console;
-pub mod diagnose;
-pub mod diff;
-pub mod endpoint;
+pub(crate) mod diagnose;
+pub(crate) mod diff;
+pub(crate) mod endpoint;
 mod explore;
-pub mod export;
-pub mod form;
-pub mod framing;
+pub(crate) mod export;
+pub(crate) mod form;
+pub(crate) mod framing;
 pub mod grade;
 mod interrupt;
-pub mod layout;
-pub mod lines;
+pub(crate) mod layout;
+pub(crate) mod lines;
 pub mod matcher;
 pub mod outcome;
-pub mod ports;
-pub mod process;
+pub(crate) mod ports;
+pub(crate) mod process;
 pub mod report;
 pub mod run;
 #[cfg(target_os = "linux")]
-pub mod sandbox;
+pub(crate) mod sandbox;
 pub mod select;
-pub mod summary;
-pub mod transcript;
-pub mod triage;
-pub mod users;
-pub mod verdict;
+pub(crate) mod summary;
+pub(crate) mod transcript;
+pub(crate) mod triage;
+pub(crate) mod users;
+pub(crate) mod verdict;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-pub use self::args::ConformArgs;
+pub(crate) use self::args::ConformArgs;
 use self::args::*;
 use self::console::*;
 use self::grade::Policy;
@@ -91,7 +91,7 @@ use self::users::UserMap;
 use crate::spec::{Example, Kind, Level};
 
 /// Exit code: the runner itself could not work.
-pub const EXIT_RUNNER: u8 = 2;
+pub(crate) const EXIT_RUNNER: u8 = 2;
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("progjar-chat conform: error: {message}");
@@ -99,7 +99,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Runs `progjar-chat conform`.
-pub fn main(args: ConformArgs) -> ExitCode {
+pub(crate) fn main(args: ConformArgs) -> ExitCode {
     let Some(target) = args.target else {
         if !args.list {
             return fail(
@@ -117,14 +117,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     };
     let (kind, common, under, startup) = match target {
         TargetArgs::Server(a) => {
-            let under = match (&a.connect, &a.spawn) {
-                (Some(addr), None) => Some(Under::Connect { addr_arg: addr.clone(), addr: None }),
-                (None, Some(command)) => {
-                    Some(Under::Spawn { command: command.clone(), port: a.port })
-                }
-                _ => None,
-            };
-            (Kind::Server, a.common, under, Some(a.startup_timeout))
+            (Kind::Server, a.common, a.server.under(), Some(a.server.startup_timeout))
         }
         TargetArgs::Class(a) => return class::main(a),
         TargetArgs::Explore(a) => return explore::main(a),
@@ -209,7 +202,7 @@ pub fn main(args: ConformArgs) -> ExitCode {
     let expectations = match &common.expect {
         Some(path) => match std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| Expectations::parse(&t))
+            .and_then(|t| Expectations::parse(&t).map_err(|e| e.to_string()))
         {
             Ok(e) => e,
             Err(message) => return fail(format!("{}: {message}", path.display())),

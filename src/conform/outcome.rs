@@ -10,7 +10,7 @@ use crate::spec::{Example, Kind, Level};
 
 /// One step that did not simply pass.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct StepReport {
+pub(crate) struct StepReport {
     /// 1-based line of the step in the spec.
     pub line: usize,
     /// The step as the spec writes it.
@@ -31,8 +31,8 @@ pub struct CaseResult {
     pub verdict: Verdict,
     /// The steps that were not OK, in order; the last one stopped the case
     /// if it was FAILED or ERROR.
-    pub steps: Vec<StepReport>,
-    pub transcript: Vec<Entry>,
+    pub(crate) steps: Vec<StepReport>,
+    pub(crate) transcript: Vec<Entry>,
     pub duration: Duration,
     /// With [`Verdict::Blocked`]: the rule whose `given` step failed.
     pub blocked_by: Option<String>,
@@ -44,7 +44,12 @@ pub struct CaseResult {
 impl CaseResult {
     /// The result of a case that was not run, with the one reason why
     /// (`source` names what decided it, e.g. `(probe)`).
-    pub fn not_run(example: &Example, verdict: Verdict, source: &str, message: String) -> Self {
+    pub(crate) fn not_run(
+        example: &Example,
+        verdict: Verdict,
+        source: &str,
+        message: String,
+    ) -> Self {
         let check = Check {
             findings: vec![super::matcher::Finding::new(verdict, "", message)],
             ..Check::default()
@@ -65,7 +70,7 @@ impl CaseResult {
     }
 
     /// The step that decided the verdict.
-    pub fn decisive(&self) -> Option<&StepReport> {
+    pub(crate) fn decisive(&self) -> Option<&StepReport> {
         self.steps.iter().rev().find(|s| s.verdict == self.verdict)
     }
 
@@ -78,7 +83,7 @@ impl CaseResult {
     }
 
     /// One line saying why, for the progress list.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         match self.decisive() {
             Some(step) => step.check.headline().unwrap_or_default(),
             None => String::new(),

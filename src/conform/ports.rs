@@ -33,7 +33,7 @@ const EPHEMERAL_FALLBACK: u16 = 32_768;
 const TRIES: usize = 64;
 
 /// A port nothing listens on right now, from the runner's pool.
-pub fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     let pool = pool();
     let mut last_error = None;
     for _ in 0..TRIES {

@@ -33,7 +33,7 @@ use super::endpoint::Endpoint;
 use super::transcript::Transcript;
 
 /// The most lines of a program's output one case's transcript records.
-pub const MAX_OUTPUT_LINES: usize = 500;
+pub(crate) const MAX_OUTPUT_LINES: usize = 500;
 
 /// How many of the last output lines are kept for a diagnosis.
 const KEEP_LINES: usize = 40;
@@ -45,7 +45,7 @@ const PARTIAL_LINE: Duration = Duration::from_millis(200);
 /// order they came: recorded into a transcript (tagged `stdout`/`stderr`,
 /// at most [`MAX_OUTPUT_LINES`]), the last lines kept for a message.
 #[derive(Debug, Clone, Default)]
-pub struct Output(Arc<Mutex<OutputLines>>);
+pub(crate) struct Output(Arc<Mutex<OutputLines>>);
 
 #[derive(Debug, Default)]
 struct OutputLines {
@@ -56,7 +56,7 @@ struct OutputLines {
 
 impl Output {
     /// Output recorded into `transcript` as it comes.
-    pub fn into_transcript(transcript: Arc<Mutex<Transcript>>) -> Self {
+    pub(crate) fn into_transcript(transcript: Arc<Mutex<Transcript>>) -> Self {
         Self(Arc::new(Mutex::new(OutputLines {
             transcript: Some(transcript),
             ..Default::default()
@@ -64,7 +64,7 @@ impl Output {
     }
 
     /// Records one line of `stream` (`stdout` or `stderr`).
-    pub fn line(&self, stream: &'static str, bytes: &[u8]) {
+    pub(crate) fn line(&self, stream: &'static str, bytes: &[u8]) {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
         inner.last.push_back((stream, String::from_utf8_lossy(bytes).into_owned()));
@@ -86,7 +86,7 @@ impl Output {
     }
 
     /// The last `n` non-empty lines, with their stream.
-    pub fn last_lines(&self, n: usize) -> Vec<(&'static str, String)> {
+    pub(crate) fn last_lines(&self, n: usize) -> Vec<(&'static str, String)> {
         let inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let lines: Vec<&(&'static str, String)> =
             inner.last.iter().filter(|(_, l)| !l.trim().is_empty()).collect();
@@ -95,7 +95,7 @@ impl Output {
 
     /// The last lines as an indented block for a message (`  stderr | …`),
     /// or `(it printed nothing)`.
-    pub fn block(&self, n: usize) -> String {
+    pub(crate) fn block(&self, n: usize) -> String {
         let lines = self.last_lines(n);
         if lines.is_empty() {
             return "  (it printed nothing)".into();
@@ -110,7 +110,7 @@ impl Output {
 
 /// Reads a program's stream into `output` line by line until it ends; a
 /// last line without `\n` is recorded when nothing follows it for a moment.
-pub fn pipe_lines<R: AsyncRead + Unpin + Send + 'static>(
+pub(crate) fn pipe_lines<R: AsyncRead + Unpin + Send + 'static>(
     mut reader: R,
     stream: &'static str,
     output: Output,
@@ -150,7 +150,7 @@ pub fn pipe_lines<R: AsyncRead + Unpin + Send + 'static>(
 
 /// Waits (bounded) for readers started by [`pipe_lines`] to record the
 /// last of a program's output, after it was killed.
-pub async fn settle_readers(readers: Vec<JoinHandle<()>>, limit: Duration) {
+pub(crate) async fn settle_readers(readers: Vec<JoinHandle<()>>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     for mut reader in readers {
         if tokio::time::timeout_at(deadline, &mut reader).await.is_err() {
@@ -169,7 +169,7 @@ fn groups() -> std::sync::MutexGuard<'static, Vec<u32>> {
 /// Kills every process group started and not yet killed, at once, without
 /// waiting for anything: for the end of an interrupted or failed run.
 /// Returns how many groups there were.
-pub fn kill_all_groups() -> usize {
+pub(crate) fn kill_all_groups() -> usize {
     let pgids: Vec<u32> = std::mem::take(&mut *groups());
     kill_groups_now(&pgids);
     pgids.len()
@@ -180,7 +180,7 @@ pub fn kill_all_groups() -> usize {
 /// return, leaves nothing behind.
 #[derive(Debug, Default)]
 #[must_use = "the groups are killed when the guard is dropped"]
-pub struct GroupsGuard;
+pub(crate) struct GroupsGuard;
 
 impl Drop for GroupsGuard {
     fn drop(&mut self) {
@@ -208,7 +208,7 @@ fn kill_groups_now(_pgids: &[u32]) {}
 
 /// A running program under test.
 #[derive(Debug)]
-pub struct Running {
+pub(crate) struct Running {
     pub child: Child,
     pid: Option<u32>,
     exited: Option<ExitStatus>,
@@ -216,7 +216,7 @@ pub struct Running {
 
 impl Running {
     /// Starts `command` in a process group of its own.
-    pub fn spawn(mut command: Command) -> std::io::Result<Self> {
+    pub(crate) fn spawn(mut command: Command) -> std::io::Result<Self> {
         #[cfg(unix)]
         command.process_group(0);
         command.kill_on_drop(true);
@@ -230,12 +230,12 @@ impl Running {
 
     /// The process group (the program's process ID), while it is not
     /// killed.
-    pub fn pgid(&self) -> Option<u32> {
+    pub(crate) fn pgid(&self) -> Option<u32> {
         self.pid
     }
 
     /// The exit status, if the program has ended.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         if self.exited.is_none() {
             self.exited = self.child.try_wait().ok().flatten();
         }
@@ -243,7 +243,7 @@ impl Running {
     }
 
     /// Kills the whole process group and reaps the program.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(pid) = self.pid.take() {
             kill_group(pid).await;
             groups().retain(|p| *p != pid);
@@ -286,7 +286,7 @@ async fn kill_group(_pid: u32) {}
 
 /// Describes how a program ended: `exited with status 1`, `was killed by
 /// signal 9`.
-pub fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
     }
@@ -302,7 +302,7 @@ pub fn describe_exit(status: ExitStatus) -> String {
 
 /// What an exit status usually means, when it means something in
 /// particular: 127 and 126 come from the shell.
-pub fn exit_hint(status: ExitStatus) -> Option<&'static str> {
+pub(crate) fn exit_hint(status: ExitStatus) -> Option<&'static str> {
     match status.code() {
         Some(127) => {
             Some("status 127: the shell did not find the program; is there a typo in the command?")
@@ -315,7 +315,7 @@ pub fn exit_hint(status: ExitStatus) -> Option<&'static str> {
 }
 
 /// Whether something accepts connections at `addr`.
-pub async fn accepts(addr: SocketAddr) -> bool {
+pub(crate) async fn accepts(addr: SocketAddr) -> bool {
     matches!(
         tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await,
         Ok(Ok(_))
@@ -324,7 +324,7 @@ pub async fn accepts(addr: SocketAddr) -> bool {
 
 /// Why a spawned server could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartError {
+pub(crate) enum StartError {
     /// It ended before accepting connections.
     Exited(String),
     /// Nothing accepted connections in time.
@@ -332,8 +332,6 @@ pub enum StartError {
     /// Its process group listens, but not where the runner connects: the
     /// addresses it listens on (found on Linux only).
     Elsewhere(Vec<SocketAddr>),
-    /// It could not be started at all.
-    Spawn(String),
 }
 
 /// How long a program may listen elsewhere, and not at the runner's
@@ -348,7 +346,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(250);
 /// is up. The probe connection is closed at once. A program whose group
 /// listens on other addresses only, for [`ELSEWHERE`], is not waited for
 /// longer (Linux only).
-pub async fn wait_until_listening(
+pub(crate) async fn wait_until_listening(
     running: &mut Running,
     addr: &Endpoint,
     limit: Duration,
@@ -395,7 +393,7 @@ pub async fn wait_until_listening(
 /// The TCP addresses the processes of group `pgid` listen on (Linux: from
 /// `/proc`; elsewhere none). Best effort: what cannot be read is skipped.
 #[cfg(target_os = "linux")]
-pub fn group_listening(pgid: u32) -> Vec<SocketAddr> {
+pub(crate) fn group_listening(pgid: u32) -> Vec<SocketAddr> {
     use std::collections::HashSet;
     let mut inodes: HashSet<u64> = HashSet::new();
     let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -442,7 +440,7 @@ pub fn group_listening(pgid: u32) -> Vec<SocketAddr> {
 
 /// Elsewhere than Linux: nothing is known.
 #[cfg(not(target_os = "linux"))]
-pub fn group_listening(_pgid: u32) -> Vec<SocketAddr> {
+pub(crate) fn group_listening(_pgid: u32) -> Vec<SocketAddr> {
     Vec::new()
 }
 
@@ -491,7 +489,7 @@ fn proc_addr(field: &str) -> Option<SocketAddr> {
 /// Waits (bounded) until nothing accepts connections at `addr` any more:
 /// after a kill, so that the next case does not talk to the last one's
 /// server.
-pub async fn wait_until_closed(addr: SocketAddr, limit: Duration) -> bool {
+pub(crate) async fn wait_until_closed(addr: SocketAddr, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if !accepts(addr).await {
@@ -503,12 +501,12 @@ pub async fn wait_until_closed(addr: SocketAddr, limit: Duration) -> bool {
 }
 
 /// Replaces every `{port}` in `s`.
-pub fn with_port(s: &str, port: u16) -> String {
+pub(crate) fn with_port(s: &str, port: u16) -> String {
     s.replace("{port}", &port.to_string())
 }
 
 /// Quotes one argument for a POSIX shell, only if it needs it.
-pub fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let safe = !arg.is_empty()
         && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,{}".contains(&b));
     if safe {

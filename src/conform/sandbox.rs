@@ -36,13 +36,13 @@ const LISTENING: u8 = b'l';
 
 /// The runner's end of a program's network.
 #[derive(Debug)]
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     control: Mutex<UnixStream>,
 }
 
 /// Whether programs can be given a network of their own here (tried once,
 /// with a shell that exits at once).
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         let mut command = std::process::Command::new("sh");
@@ -58,7 +58,7 @@ impl Sandbox {
     /// Makes `command` start in a network of its own, its loopback up and,
     /// with `listen_on`, a socket listening on `127.0.0.1:PORT` there
     /// before the program runs (a client connects as it starts).
-    pub fn prepare(
+    pub(crate) fn prepare(
         command: &mut std::process::Command,
         listen_on: Option<u16>,
     ) -> io::Result<Self> {
@@ -76,7 +76,7 @@ impl Sandbox {
     }
 
     /// A connection to `addr` in the program's network.
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+    pub(crate) async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = self.ask(FRESH)?;
         // SAFETY: the helper made it a TCP socket, non-blocking; it is ours.
         let socket = unsafe { TcpSocket::from_raw_fd(fd.into_raw_fd()) };
@@ -84,7 +84,7 @@ impl Sandbox {
     }
 
     /// The socket listening in the program's network (with `listen_on`).
-    pub fn listener(&self) -> io::Result<TcpListener> {
+    pub(crate) fn listener(&self) -> io::Result<TcpListener> {
         let fd = self.ask(LISTENING)?;
         // SAFETY: the helper made it a listening TCP socket, non-blocking.
         TcpListener::from_std(unsafe { std::net::TcpListener::from_raw_fd(fd.into_raw_fd()) })

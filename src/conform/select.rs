@@ -10,14 +10,14 @@ use crate::spec::{Example, Level};
 /// `AUTH-1` select `AUTH-1.1`, `AUTH-1.2`; `SEND-4.1` selects only itself,
 /// not `SEND-4.10`). Case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CasePattern(String);
+pub(crate) struct CasePattern(String);
 
 impl CasePattern {
-    pub fn new(pattern: &str) -> Self {
+    pub(crate) fn new(pattern: &str) -> Self {
         Self(pattern.trim().to_ascii_uppercase())
     }
 
-    pub fn matches(&self, id: &str) -> bool {
+    pub(crate) fn matches(&self, id: &str) -> bool {
         let id = id.to_ascii_uppercase();
         if self.0.contains(['*', '?']) {
             glob(self.0.as_bytes(), id.as_bytes())
@@ -47,7 +47,7 @@ pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
 }
 
 /// Splits `--case` values on commas too (`--case AUTH-1.1,SEND-*`).
-pub fn case_patterns(values: &[String]) -> Vec<CasePattern> {
+pub(crate) fn case_patterns(values: &[String]) -> Vec<CasePattern> {
     values
         .iter()
         .flat_map(|v| v.split(','))
@@ -58,7 +58,7 @@ pub fn case_patterns(values: &[String]) -> Vec<CasePattern> {
 
 /// The examples selected by the patterns (all when there are none) and the
 /// level (both when `None`), in document order.
-pub fn select<'a>(
+pub(crate) fn select<'a>(
     examples: impl IntoIterator<Item = &'a Example>,
     patterns: &[CasePattern],
     level: Option<Level>,
@@ -72,7 +72,7 @@ pub fn select<'a>(
 
 /// One line of an expectations file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectation {
+pub(crate) struct Expectation {
     pub pattern: CasePattern,
     pub reason: String,
     /// 1-based line in the file.
@@ -93,11 +93,13 @@ pub struct Expectation {
 /// ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expectations {
-    pub entries: Vec<Expectation>,
+    pub(crate) entries: Vec<Expectation>,
 }
 
 impl Expectations {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Reads an `--expect` file: `CASE-ID  why it fails` a line, `#`
+    /// comments and blank lines left out.
+    pub fn parse(text: &str) -> Result<Self, NoReason> {
         let mut entries = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -107,10 +109,7 @@ impl Expectations {
             let (pattern, reason) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let reason = reason.trim();
             if reason.is_empty() {
-                return Err(format!(
-                    "line {}: `{pattern}` needs a reason after it (`CASE-ID  why it fails`)",
-                    i + 1
-                ));
+                return Err(NoReason { line: i + 1, pattern: pattern.to_owned() });
             }
             entries.push(Expectation {
                 pattern: CasePattern::new(pattern),
@@ -127,10 +126,31 @@ impl Expectations {
     }
 
     /// Entries that match none of `ids` (probably a typo or a renamed case).
-    pub fn unused<'a>(&'a self, ids: &[&str]) -> Vec<&'a Expectation> {
+    pub(crate) fn unused<'a>(&'a self, ids: &[&str]) -> Vec<&'a Expectation> {
         self.entries.iter().filter(|e| !ids.iter().any(|id| e.pattern.matches(id))).collect()
     }
 }
+
+/// A line of an `--expect` file that names a case but gives no reason:
+/// a reason is required, so that every expected failure says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoReason {
+    /// Its line, from 1.
+    pub line: usize,
+    pub pattern: String,
+}
+
+impl std::fmt::Display for NoReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: `{}` needs a reason after it (`CASE-ID  why it fails`)",
+            self.line, self.pattern
+        )
+    }
+}
+
+impl std::error::Error for NoReason {}
 
 #[cfg(test)]
 mod tests {
@@ -168,6 +188,7 @@ mod tests {
         assert_eq!(e.unused(&["LIST-1.1"]).len(), 1);
         assert_eq!(e.entries[1].line, 4);
         let err = Expectations::parse("ok  fine\nAUTH-1.1\n").unwrap_err();
-        assert!(err.starts_with("line 2:"), "{err}");
+        assert_eq!(err, NoReason { line: 2, pattern: "AUTH-1.1".into() });
+        assert!(err.to_string().starts_with("line 2:"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ use crate::spec::Level;
 
 /// Counts by verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub ok: usize,
     pub non_strict: usize,
     pub not_implemented: usize,
@@ -37,7 +37,7 @@ impl Counts {
         }
     }
 
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.ok + self.non_strict + self.not_implemented + self.blocked + self.failed + self.error
     }
 
@@ -62,7 +62,7 @@ impl Counts {
 }
 
 /// Counts per level.
-pub fn by_level(graded: &[Graded<'_>]) -> BTreeMap<Level, Counts> {
+pub(crate) fn by_level(graded: &[Graded<'_>]) -> BTreeMap<Level, Counts> {
     let mut map = BTreeMap::new();
     for g in graded {
         map.entry(g.level).or_insert_with(Counts::default).add(g.verdict);
@@ -125,7 +125,7 @@ fn cases_in_rule(r: &RuleResult<'_, '_>, style: Style) -> Vec<String> {
 /// The list of rules a student reads first: causes shared by several
 /// cases, then one line per rule that did not pass, most urgent first
 /// (see [`super::triage`]), then the passing rules on one line.
-pub fn rules_section(graded: &[Graded<'_>], style: Style) -> String {
+pub(crate) fn rules_section(graded: &[Graded<'_>], style: Style) -> String {
     let t = triage(graded);
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.bold("Rules, most urgent first"));
@@ -214,7 +214,7 @@ pub fn rules_section(graded: &[Graded<'_>], style: Style) -> String {
 }
 
 /// The summary at the end of a run; its last line is the result.
-pub fn summary(graded: &[Graded<'_>], style: Style) -> String {
+pub(crate) fn summary(graded: &[Graded<'_>], style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.bold("Summary"));
     let _ = writeln!(out, "By level:");
@@ -242,7 +242,7 @@ pub fn summary(graded: &[Graded<'_>], style: Style) -> String {
 }
 
 /// `Result: …  (exit code N)`.
-pub fn result_line(graded: &[Graded<'_>], style: Style) -> String {
+pub(crate) fn result_line(graded: &[Graded<'_>], style: Style) -> String {
     let known = graded.iter().filter(|g| g.class == Class::KnownFailure).count();
     let should_failed = graded
         .iter()

@@ -7,7 +7,7 @@ use crate::spec::pattern::escape_bytes;
 
 /// Who said it, and in which direction.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Milliseconds since the case started.
     pub ms: u64,
     /// `C1 >` (the runner wrote on its connection 1), `C1 <` (it read),
@@ -26,11 +26,11 @@ pub struct Entry {
 
 /// The most entries a transcript keeps; an implementation that floods
 /// its output must not exhaust the runner's memory.
-pub const MAX_ENTRIES: usize = 2000;
+pub(crate) const MAX_ENTRIES: usize = 2000;
 
 /// A growing transcript.
 #[derive(Debug, Clone)]
-pub struct Transcript {
+pub(crate) struct Transcript {
     start: Instant,
     pub entries: Vec<Entry>,
     /// Entries pushed now count as setup.
@@ -38,26 +38,26 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    pub fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         Self { start, entries: Vec::new(), in_setup: false }
     }
 
     /// Records bytes under a tag.
-    pub fn bytes(&mut self, tag: impl Into<String>, bytes: &[u8]) {
+    pub(crate) fn bytes(&mut self, tag: impl Into<String>, bytes: &[u8]) {
         self.push(tag.into(), escape_for_transcript(bytes));
     }
 
     /// Records a line the program under test wrote to `stream` (`stdout`
     /// or `stderr`): part of the case even while the runner is in its
     /// setup.
-    pub fn output(&mut self, stream: &str, bytes: &[u8]) {
+    pub(crate) fn output(&mut self, stream: &str, bytes: &[u8]) {
         let in_setup = std::mem::replace(&mut self.in_setup, false);
         self.bytes(stream, bytes);
         self.in_setup = in_setup;
     }
 
     /// Records a note from the runner.
-    pub fn note(&mut self, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
         self.push("note".into(), text.into());
     }
 
@@ -83,14 +83,14 @@ impl Transcript {
     }
 
     /// Time since the case started.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 }
 
 /// [`escape_bytes`], with a trailing space written `\x20` as the spec
 /// writes it, so that it shows.
-pub fn escape_for_transcript(bytes: &[u8]) -> String {
+pub(crate) fn escape_for_transcript(bytes: &[u8]) -> String {
     let mut text = escape_bytes(bytes);
     let trailing = text.len() - text.trim_end_matches(' ').len();
     if trailing > 0 {
@@ -101,7 +101,7 @@ pub fn escape_for_transcript(bytes: &[u8]) -> String {
 }
 
 /// The transcript as aligned lines: `  0.012  C1 >  auth …`.
-pub fn render(entries: &[Entry]) -> Vec<String> {
+pub(crate) fn render(entries: &[Entry]) -> Vec<String> {
     let width = entries
         .iter()
         .map(|e| e.tag.chars().count() + if e.setup { 6 } else { 0 })

@@ -15,7 +15,7 @@ use crate::spec::Level;
 /// Where a rule goes in the list, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Urgency {
+pub(crate) enum Urgency {
     /// A case that counts as MUST is FAILED or ERROR.
     MustFailed,
     /// A case uses a command the implementation does not have.
@@ -34,7 +34,7 @@ pub enum Urgency {
 
 /// One rule and the cases behind it.
 #[derive(Debug, Clone)]
-pub struct RuleResult<'g, 'a> {
+pub(crate) struct RuleResult<'g, 'a> {
     pub rule: &'a str,
     /// The level it counts at: MUST when any of its cases counts as MUST.
     pub level: Level,
@@ -50,7 +50,7 @@ pub struct RuleResult<'g, 'a> {
 
 impl RuleResult<'_, '_> {
     /// Its cases that are not OK and not NOT-IMPLEMENTED.
-    pub fn other_notable(&self) -> impl Iterator<Item = &Graded<'_>> {
+    pub(crate) fn other_notable(&self) -> impl Iterator<Item = &Graded<'_>> {
         self.cases
             .iter()
             .copied()
@@ -61,7 +61,7 @@ impl RuleResult<'_, '_> {
 /// A command the implementation does not have, with the rules and cases
 /// it keeps from running.
 #[derive(Debug, Clone)]
-pub struct Missing<'g, 'a> {
+pub(crate) struct Missing<'g, 'a> {
     pub command: &'a str,
     /// Indexes into [`Triage::rules`].
     pub rules: Vec<usize>,
@@ -70,28 +70,28 @@ pub struct Missing<'g, 'a> {
 
 /// Cases BLOCKED by one rule.
 #[derive(Debug, Clone)]
-pub struct Blockage<'g, 'a> {
+pub(crate) struct Blockage<'g, 'a> {
     pub blocker: &'a str,
     pub cases: Vec<&'g Graded<'a>>,
 }
 
 /// A known cause that several cases that did not pass share.
 #[derive(Debug, Clone)]
-pub struct Shared<'g, 'a> {
+pub(crate) struct Shared<'g, 'a> {
     pub cause: Cause,
     pub cases: Vec<&'g Graded<'a>>,
 }
 
 impl Shared<'_, '_> {
     /// How many of its cases count as MUST.
-    pub fn must(&self) -> usize {
+    pub(crate) fn must(&self) -> usize {
         self.cases.iter().filter(|g| g.level == Level::Must).count()
     }
 }
 
 /// The whole triage of a run.
 #[derive(Debug, Clone, Default)]
-pub struct Triage<'g, 'a> {
+pub(crate) struct Triage<'g, 'a> {
     /// Every rule, most urgent first (document order within a group).
     pub rules: Vec<RuleResult<'g, 'a>>,
     pub missing: Vec<Missing<'g, 'a>>,
@@ -128,7 +128,7 @@ fn urgency(cases: &[&Graded<'_>]) -> Urgency {
 
 /// Sorts the graded cases into rules, missing commands, blockages and
 /// shared causes.
-pub fn triage<'g, 'a>(graded: &'g [Graded<'a>]) -> Triage<'g, 'a> {
+pub(crate) fn triage<'g, 'a>(graded: &'g [Graded<'a>]) -> Triage<'g, 'a> {
     let mut by_rule: Vec<(&'a str, Vec<&'g Graded<'a>>)> = Vec::new();
     for g in graded {
         let rule: &'a str = &g.result.rule;
@@ -214,7 +214,7 @@ pub fn triage<'g, 'a>(graded: &'g [Graded<'a>]) -> Triage<'g, 'a> {
 }
 
 /// Rule IDs in a compact form: `TRANS-1–6, AUTH-1, AUTH-3–4`.
-pub fn compact_ids(ids: &[&str]) -> String {
+pub(crate) fn compact_ids(ids: &[&str]) -> String {
     fn split(id: &str) -> Option<(&str, u32)> {
         let (prefix, number) = id.rsplit_once('-')?;
         Some((prefix, number.parse().ok()?))

@@ -32,7 +32,7 @@ const WRONG_PASSWORDS: [&str; 2] = ["jakarta", "x"];
 /// A user the runner logs in as: name, full name and the password in
 /// plain text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestUser {
+pub(crate) struct TestUser {
     pub username: String,
     pub name: String,
     pub password: String,
@@ -40,7 +40,7 @@ pub struct TestUser {
 
 /// Why the given users cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UsersError {
+pub(crate) enum UsersError {
     /// A `--user` value that is not `NAME:PASSWORD:FULL NAME`.
     BadFlag(String),
     /// The users file could not be read, or holds a hashed password.
@@ -64,9 +64,44 @@ impl std::fmt::Display for UsersError {
 
 impl std::error::Error for UsersError {}
 
+/// Why an example cannot run with a class's users: it is then an ERROR
+/// case, not run, that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unmappable {
+    /// The example uses the spec's `uses`, the `needs`-th user, and only
+    /// `given` users were given.
+    TooFewUsers { needs: usize, uses: &'static str, given: usize },
+    /// The example capitalises a password, and this user's does not start
+    /// with a lowercase letter.
+    PasswordCase(String),
+    /// The example capitalises a user name, and this one does not start
+    /// with a lowercase letter.
+    UsernameCase(String),
+}
+
+impl std::fmt::Display for Unmappable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unmappable::TooFewUsers { needs, uses, given } => {
+                write!(f, "it needs {needs} users (it uses `{uses}`), and {given} were given")
+            }
+            Unmappable::PasswordCase(user) => write!(
+                f,
+                "it changes the case of a password, and `{user}`'s password does not start with a lowercase letter"
+            ),
+            Unmappable::UsernameCase(user) => write!(
+                f,
+                "it changes the case of a user name, and `{user}` does not start with a lowercase letter"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unmappable {}
+
 /// The users the examples run with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserMap {
+pub(crate) struct UserMap {
     users: Vec<TestUser>,
 }
 
@@ -78,7 +113,7 @@ impl Default for UserMap {
 
 impl UserMap {
     /// The spec's own three users.
-    pub fn builtin() -> Self {
+    pub(crate) fn builtin() -> Self {
         let users = SPEC_USERS
             .iter()
             .map(|(u, n)| TestUser {
@@ -91,7 +126,7 @@ impl UserMap {
     }
 
     /// Users from `--user NAME:PASSWORD:FULL NAME` flags, in order.
-    pub fn from_flags(values: &[String]) -> Result<Self, UsersError> {
+    pub(crate) fn from_flags(values: &[String]) -> Result<Self, UsersError> {
         let users = values
             .iter()
             .map(|v| {
@@ -119,7 +154,7 @@ impl UserMap {
 
     /// Users from a users file, the server's format (`--users FILE`);
     /// the runner needs the passwords themselves, not their hashes.
-    pub fn from_file(path: &Path) -> Result<Self, UsersError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, UsersError> {
         let directory = UserDirectory::load(path).map_err(|e| UsersError::File(e.to_string()))?;
         let users = (0..directory.len())
             .map(|i| {
@@ -160,17 +195,17 @@ impl UserMap {
     }
 
     /// Whether these are the spec's own users (nothing to map).
-    pub fn is_builtin(&self) -> bool {
+    pub(crate) fn is_builtin(&self) -> bool {
         *self == Self::builtin()
     }
 
     /// The users, in the order they replace the spec's.
-    pub fn users(&self) -> &[TestUser] {
+    pub(crate) fn users(&self) -> &[TestUser] {
         &self.users
     }
 
     /// A directory of these users, for a reference server.
-    pub fn directory(&self) -> UserDirectory {
+    pub(crate) fn directory(&self) -> UserDirectory {
         let users = self
             .users
             .iter()
@@ -206,7 +241,7 @@ impl UserMap {
 
     /// The example with the spec's users replaced by these, or why it
     /// cannot run with them.
-    pub fn apply(&self, example: &Example) -> Result<Example, String> {
+    pub(crate) fn apply(&self, example: &Example) -> Result<Example, Unmappable> {
         if self.is_builtin() {
             return Ok(example.clone());
         }
@@ -218,7 +253,7 @@ impl UserMap {
 
     /// What to replace with what, for this example: full names first,
     /// then a user name with its password, then the user name alone.
-    fn pairs(&self, example: &Example) -> Result<Vec<(String, String)>, String> {
+    fn pairs(&self, example: &Example) -> Result<Vec<(String, String)>, Unmappable> {
         let text: String = example.steps.iter().map(|s| s.source.as_str()).collect();
         let has = |word: &str| contains_word(text.as_bytes(), word.as_bytes());
         let mut pairs = Vec::new();
@@ -228,11 +263,11 @@ impl UserMap {
                 continue;
             }
             let Some(user) = self.users.get(i) else {
-                return Err(format!(
-                    "it needs {} users (it uses `{username}`), and {} were given",
-                    i + 1,
-                    self.users.len()
-                ));
+                return Err(Unmappable::TooFewUsers {
+                    needs: i + 1,
+                    uses: username,
+                    given: self.users.len(),
+                });
             };
             pairs.push(((*name).to_owned(), user.name.clone()));
             pairs.push((
@@ -242,10 +277,7 @@ impl UserMap {
             let other_case = format!("{username} {}", capitalise(SPEC_PASSWORD));
             if has(&other_case) {
                 if capitalise(&user.password) == user.password {
-                    return Err(format!(
-                        "it changes the case of a password, and `{}`'s password does not start with a lowercase letter",
-                        user.username
-                    ));
+                    return Err(Unmappable::PasswordCase(user.username.clone()));
                 }
                 pairs.push((
                     other_case,
@@ -254,10 +286,7 @@ impl UserMap {
             }
             if has(&capital) {
                 if capitalise(&user.username) == user.username {
-                    return Err(format!(
-                        "it changes the case of a user name, and `{}` does not start with a lowercase letter",
-                        user.username
-                    ));
+                    return Err(Unmappable::UsernameCase(user.username.clone()));
                 }
                 pairs.push((capital, capitalise(&user.username)));
             }
@@ -416,12 +445,15 @@ mod tests {
     fn cases_say_why_they_cannot_run_with_the_given_users() {
         let three = spec_example("C1> auth lineker surabaya \\r\\n\nC1<-", "");
         let error = class().apply(&three).unwrap_err();
-        assert!(error.contains("needs 3 users"), "{error}");
+        assert_eq!(error, Unmappable::TooFewUsers { needs: 3, uses: "lineker", given: 2 });
+        assert!(error.to_string().contains("needs 3 users"), "{error}");
         let case = spec_example("C1> auth Messi surabaya \\r\\n\nC1<-", "");
         let digits = UserMap::from_flags(&["u1:p:U One".into()]).unwrap();
         assert_eq!(digits.apply(&case).unwrap().steps[0].source, r"C1> auth U1 surabaya \r\n");
         let capital = UserMap::from_flags(&["Ana:p:Ana".into()]).unwrap();
-        assert!(capital.apply(&case).unwrap_err().contains("lowercase"));
+        let error = capital.apply(&case).unwrap_err();
+        assert_eq!(error, Unmappable::UsernameCase("Ana".into()));
+        assert!(error.to_string().contains("lowercase"), "{error}");
     }
 
     #[test]

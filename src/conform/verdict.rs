@@ -53,7 +53,7 @@ impl fmt::Display for Verdict {
 
 /// One difference between expected and actual.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// [`Verdict::NonStrict`] or [`Verdict::Failed`] (or `Error` from the runner).
     pub severity: Verdict,
     /// Where in the reply, e.g. `.messages[1]`; empty for the whole.
@@ -75,7 +75,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(severity: Verdict, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        severity: Verdict,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity,
             path: path.into(),
@@ -88,7 +92,7 @@ impl Finding {
 
     /// The same finding, tagged with its known cause (and charged to the
     /// cause's rules).
-    pub fn because(mut self, cause: Cause) -> Self {
+    pub(crate) fn because(mut self, cause: Cause) -> Self {
         self.cause = Some(cause);
         self.charged_to = cause.rules().iter().map(|r| (*r).to_owned()).collect();
         self
@@ -96,12 +100,12 @@ impl Finding {
 
     /// Whether this finding counts in a case of `rule`; one that does not
     /// is kept as a note.
-    pub fn counts_in(&self, rule: &str) -> bool {
+    pub(crate) fn counts_in(&self, rule: &str) -> bool {
         self.charged_to.is_empty() || self.charged_to.iter().any(|r| r == rule)
     }
 
     /// `path: message`, or the message alone.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         if self.path.is_empty() {
             self.message.clone()
         } else {
@@ -112,7 +116,7 @@ impl Finding {
 
 /// The result of checking one step.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub findings: Vec<Finding>,
     /// Variables bound by this step, in order.
     #[serde(skip)]
@@ -126,12 +130,12 @@ pub struct Check {
 
 impl Check {
     /// The worst severity among the findings.
-    pub fn verdict(&self) -> Verdict {
+    pub(crate) fn verdict(&self) -> Verdict {
         self.findings.iter().map(|f| f.severity).max().unwrap_or(Verdict::Ok)
     }
 
     /// The most important finding, rendered.
-    pub fn headline(&self) -> Option<String> {
+    pub(crate) fn headline(&self) -> Option<String> {
         let worst = self.verdict();
         self.findings.iter().find(|f| f.severity == worst).map(Finding::render)
     }

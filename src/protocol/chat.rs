@@ -183,7 +183,7 @@ impl Chat {
 
     /// Gives the buffers of an answered `inbox` back to the mailbox it
     /// came from (see [`Mailbox::recycle`]).
-    pub fn recycle(&mut self, inbox: Inbox) {
+    pub(crate) fn recycle(&mut self, inbox: Inbox) {
         self.mailboxes[inbox.recipient.0 as usize].recycle(inbox.mail);
     }
 

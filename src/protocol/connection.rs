@@ -16,7 +16,8 @@
 
 use std::ops::ControlFlow;
 
-use super::frame::{find_crlf, FrameError, DEFAULT_MAX_LINE};
+use super::frame::{find_crlf, FrameError};
+use super::limits::DEFAULT_MAX_LINE;
 
 /// The bytes of one connection that are not yet a whole request.
 ///
@@ -78,7 +79,7 @@ impl Connection {
     /// and the connection is [paused](Connection::is_paused) until
     /// [`Connection::resume`] has handed them all out. Given more bytes
     /// while paused, it appends them and resumes.
-    pub fn handle_bytes_until(
+    pub(crate) fn handle_bytes_until(
         &mut self,
         data: &[u8],
         mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
@@ -126,14 +127,14 @@ impl Connection {
 
     /// Whether bytes that may hold whole requests wait for
     /// [`Connection::resume`] (the caller stopped part-way).
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.paused
     }
 
     /// Hands out, in order, the requests kept when the caller stopped, until
     /// it stops again or all are out (the connection is then no longer
     /// paused). Does nothing unless paused.
-    pub fn resume(
+    pub(crate) fn resume(
         &mut self,
         mut on_request: impl FnMut(Result<&[u8], FrameError>) -> ControlFlow<()>,
     ) {
@@ -325,28 +326,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn agrees_with_the_copying_implementation_on_any_split() {
-        // A small deterministic generator: streams of short and over-long
-        // lines over the bytes that matter (`\r`, `\n`, others), cut into
-        // reads of random sizes.
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
+    /// A small deterministic generator (xorshift): `next(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed % n
-        };
+        }
+    }
+
+    /// A stream of fewer than `most` bytes over the ones that matter
+    /// (`\r`, `\n`, others): short and over-long lines alike.
+    fn random_stream(next: &mut impl FnMut(u64) -> u64, most: u64) -> Vec<u8> {
+        let len = next(most) as usize;
+        (0..len)
+            .map(|_| match next(6) {
+                0 | 1 => b'\r',
+                2 => b'\n',
+                _ => b'a' + next(3) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_the_copying_implementation_on_any_split() {
+        // Random streams, cut into reads of random sizes.
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..3000 {
             let max_line = 2 + next(12) as usize;
-            let len = next(80) as usize;
-            let stream: Vec<u8> = (0..len)
-                .map(|_| match next(6) {
-                    0 | 1 => b'\r',
-                    2 => b'\n',
-                    _ => b'a' + next(3) as u8,
-                })
-                .collect();
+            let stream = random_stream(&mut next, 80);
             let mut ours = Connection::new(max_line);
             let mut reference =
                 CopyingConnection { buf: Vec::new(), searched: 0, discarding: false, max_line };
@@ -400,23 +409,10 @@ mod tests {
     /// stopping, over random streams and reads.
     #[test]
     fn stopping_and_resuming_changes_nothing_but_when() {
-        let mut seed = 0x6a09_e667_f3bc_c908_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x6a09_e667_f3bc_c908);
         for _ in 0..3000 {
             let max_line = 2 + next(12) as usize;
-            let len = next(120) as usize;
-            let stream: Vec<u8> = (0..len)
-                .map(|_| match next(6) {
-                    0 | 1 => b'\r',
-                    2 => b'\n',
-                    _ => b'a' + next(3) as u8,
-                })
-                .collect();
+            let stream = random_stream(&mut next, 120);
             let mut ours = Connection::new(max_line);
             let mut plain = Connection::new(max_line);
             let (mut got, mut want) = (Vec::new(), Vec::new());

@@ -13,10 +13,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// The hasher; see the module documentation for why it may be unkeyed.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FastHasher(u64);
+pub(crate) struct FastHasher(u64);
 
 /// Makes a [`FastHasher`] for a `HashMap`.
-pub type BuildFastHasher = BuildHasherDefault<FastHasher>;
+pub(crate) type BuildFastHasher = BuildHasherDefault<FastHasher>;
 
 impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {

@@ -23,11 +23,7 @@
 //! escapes every `\r` and `\n` inside a reply, so no reply holds one
 //! before its end. [`find_reply_end`] finds it, resumably.
 
-/// The longest request line accepted by default, terminator included.
-///
-/// Large enough for a 100 KB message with room to spare, small enough that a
-/// client cannot make the server buffer without bound.
-pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+use super::limits::DEFAULT_MAX_LINE;
 
 /// What ends every reply.
 pub const REPLY_TERMINATOR: &[u8] = b"\r\n\r\n";
@@ -112,7 +108,7 @@ pub fn parse_frame_limited(buf: &[u8], max_line: usize) -> Result<Frame, FrameEr
 
 /// The index of the first `\r` that starts a `\r\n` in `buf`, searching from
 /// `from` (so a caller can resume where an earlier search stopped).
-pub fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(offset) = memchr::memchr(b'\n', buf.get(at..)?) {
         let nl = at + offset;

@@ -124,7 +124,7 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
 ///
 /// Containers are walked with an explicit stack rather than recursion, so a
 /// deeply nested value cannot overflow the thread's stack.
-pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
     let mut stack: Vec<Frame<'_>> = Vec::new();
     let mut pending = Some(v);
     loop {

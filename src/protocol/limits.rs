@@ -1,9 +1,12 @@
 //! The reference server's limits: what one client can make it hold.
 //!
 //! Each limit has a default, a `progjar-chat server` flag, and a documented
-//! outcome (spec/PROTOCOL.md §12). The values live in [`Limits`]; the checks
-//! are small pure functions, so the core ([`super::chat`]) and the server
-//! ([`crate::server`]) apply them without a clock or a socket here.
+//! outcome (spec/PROTOCOL.md §12). Every one of them, and its default, is
+//! here and nowhere else: the values live in [`Limits`], the checks are
+//! small pure methods of it, so the core ([`super::chat`]) and the server
+//! ([`crate::server`]) apply the same numbers. What needs a clock or a
+//! counter shared between threads (the idle timer, the count of open
+//! connections) is the server's.
 //!
 //! | limit | flag | default | when it is hit |
 //! |---|---|---|---|
@@ -22,27 +25,29 @@
 //! These are properties of the reference server, not of the protocol: a
 //! conforming server may choose others.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::frame::DEFAULT_MAX_LINE;
+/// The longest request line accepted by default, terminator included.
+///
+/// Large enough for a 100 KB message with room to spare, small enough that a
+/// client cannot make the server buffer without bound.
+pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 
 /// Messages that may wait for one recipient, by default.
-pub const DEFAULT_MAX_PENDING: usize = 100_000;
+pub(crate) const DEFAULT_MAX_PENDING: usize = 100_000;
 
 /// Bytes of message text that may wait for one recipient, by default.
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Connections a server keeps open at once, by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Live sessions one user may hold at once, by default.
-pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
+pub(crate) const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
 
 /// Bytes of replies a server holds for one connection, by default, before
 /// it handles no more of that connection's requests until they are
-/// written (applied by [`crate::server`]; see [`may_handle_more`]).
+/// written (applied by [`crate::server`]; see [`Limits::may_handle_more`]).
 ///
 /// 1 MiB, as much as the longest request line: far more than ordinary
 /// pipelining needs (a whole 64 KiB read of `send` requests is answered in
@@ -52,21 +57,15 @@ pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 1_000;
 /// client that does not read makes the server hold about 1 MiB, not the
 /// tens of MB that the replies to one 64 KiB read of `list` requests come
 /// to with 1,000 users online (30 KB a reply).
-pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1024 * 1024;
-
-/// On shutdown, a connection keeps being answered until it has been quiet
-/// this long...
-pub const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
-
-/// ...or for at most this long after the server began to stop, whichever
-/// comes first. A reply still being written when this runs out is dropped
-/// with the connection (its client is not reading).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 
 /// The limits of one server. `Limits::default()` is what
 /// `progjar-chat server` runs with when given no flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// The longest request line accepted, terminator included; a longer
+    /// one is answered `Request Terlalu Panjang` and skipped.
+    pub max_line: usize,
     /// Messages that may wait for one recipient user.
     pub max_pending: usize,
     /// Bytes of text (UTF-8, as stored) that may wait for one recipient.
@@ -81,16 +80,21 @@ pub struct Limits {
     /// while it owes no reply, or a reply it owes makes no progress (its
     /// client does not read). `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// Bytes of replies held for one connection before the server handles
+    /// no more of its requests until they are written.
+    pub max_pending_output: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            max_line: DEFAULT_MAX_LINE,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             idle_timeout: None,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
         }
     }
 }
@@ -98,64 +102,27 @@ impl Default for Limits {
 impl Limits {
     /// Whether a mailbox holding `messages` messages of `bytes` bytes of
     /// text in all has room for one more of `text` bytes.
-    pub fn mailbox_has_room(&self, messages: usize, bytes: usize, text: usize) -> bool {
+    pub(crate) fn mailbox_has_room(&self, messages: usize, bytes: usize, text: usize) -> bool {
         messages < self.max_pending && bytes.saturating_add(text) <= self.max_pending_bytes
     }
 
     /// Whether a user with `live` sessions may open one more without one of
     /// them giving way.
-    pub fn may_open_session(&self, live: usize) -> bool {
+    pub(crate) fn may_open_session(&self, live: usize) -> bool {
         live < self.max_sessions_per_user
     }
 
     /// Whether a server with `open` connections may take one more.
-    pub fn may_accept(&self, open: usize) -> bool {
+    pub(crate) fn may_accept(&self, open: usize) -> bool {
         open < self.max_connections
     }
-}
 
-/// Whether a connection that holds `held` bytes of replies not yet written
-/// may have another request handled before they are, under a limit of
-/// `max_pending_output` bytes. A server asks after each request it
-/// handles, so it holds at most the limit plus one reply.
-pub fn may_handle_more(held: usize, max_pending_output: usize) -> bool {
-    held < max_pending_output
-}
-
-/// How many connections a server has open, shared by the accept loop and
-/// the connections themselves.
-#[derive(Debug, Default)]
-pub struct ConnectionCount {
-    open: AtomicUsize,
-}
-
-/// One open connection, counted until it is dropped.
-#[derive(Debug)]
-pub struct ConnectionSlot {
-    count: Arc<ConnectionCount>,
-}
-
-impl ConnectionCount {
-    /// Counts one more connection if `limits` allow it, and returns its
-    /// slot; `None` if the server is full.
-    pub fn try_open(self: &Arc<Self>, limits: &Limits) -> Option<ConnectionSlot> {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                limits.may_accept(open).then_some(open + 1)
-            })
-            .ok()
-            .map(|_| ConnectionSlot { count: Arc::clone(self) })
-    }
-
-    /// How many connections are open now.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.count.open.fetch_sub(1, Ordering::AcqRel);
+    /// Whether a connection that holds `held` bytes of replies not yet
+    /// written may have another request handled before they are. A server
+    /// asks after each request it handles, so it holds at most
+    /// [`max_pending_output`](Self::max_pending_output) plus one reply.
+    pub(crate) fn may_handle_more(&self, held: usize) -> bool {
+        held < self.max_pending_output
     }
 }
 
@@ -171,7 +138,8 @@ mod tests {
         assert_eq!(limits.max_connections, 10_000);
         assert_eq!(limits.max_sessions_per_user, 1_000);
         assert_eq!(limits.idle_timeout, None);
-        assert_eq!(DEFAULT_MAX_LINE, 1 << 20);
+        assert_eq!(limits.max_line, 1 << 20);
+        assert_eq!(limits.max_pending_output, 1 << 20);
     }
 
     #[test]
@@ -262,20 +230,5 @@ mod tests {
         let lineker = "00000000-0000-4000-8000-000000000003";
         assert!(ask(&mut chat, &format!("inbox {lineker}\r\n")).contains(" ab\\r\\n"));
         assert_eq!(ask(&mut chat, &format!("send {t1} lineker abcdefghi\r\n")), sent);
-    }
-
-    #[test]
-    fn connection_slots_count_until_dropped() {
-        let limits = Limits { max_connections: 2, ..Limits::default() };
-        let count = Arc::new(ConnectionCount::default());
-        let a = count.try_open(&limits).expect("first");
-        let b = count.try_open(&limits).expect("second");
-        assert!(count.try_open(&limits).is_none(), "a third is over the limit");
-        assert_eq!(count.open(), 2);
-        drop(a);
-        assert_eq!(count.open(), 1);
-        let _c = count.try_open(&limits).expect("room again");
-        drop(b);
-        assert_eq!(count.open(), 1);
     }
 }

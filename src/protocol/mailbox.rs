@@ -12,7 +12,7 @@ use super::users::UserId;
 
 /// Pending messages, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     /// Every pending text, one after another.
     texts: String,
     /// Per message, in order: who sent it and how long its text is.
@@ -27,7 +27,7 @@ struct Entry {
 
 /// One message of a [`Mailbox`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     pub from: UserId,
     pub text: &'a str,
 }
@@ -36,7 +36,7 @@ impl Mailbox {
     /// Appends a message. A text over `u32::MAX` bytes (4 GiB) is refused:
     /// lengths are kept in 32 bits, and a server's request lines are far
     /// shorter (spec §12 gives the reply).
-    pub fn push(&mut self, from: UserId, text: &str) -> Result<(), TextTooLong> {
+    pub(crate) fn push(&mut self, from: UserId, text: &str) -> Result<(), TextTooLong> {
         let len = u32::try_from(text.len()).map_err(|_| TextTooLong)?;
         self.texts.push_str(text);
         self.mail.push(Entry { from, len });
@@ -44,27 +44,27 @@ impl Mailbox {
     }
 
     /// How many messages wait.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.mail.len()
     }
 
     /// Whether no message waits.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.mail.is_empty()
     }
 
     /// The bytes of text that wait, over all messages.
-    pub fn text_bytes(&self) -> usize {
+    pub(crate) fn text_bytes(&self) -> usize {
         self.texts.len()
     }
 
     /// The first message, if any.
-    pub fn first(&self) -> Option<Message<'_>> {
+    pub(crate) fn first(&self) -> Option<Message<'_>> {
         self.iter().next()
     }
 
     /// The messages, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Message<'_>> + '_ {
         let mut at = 0;
         self.mail.iter().map(move |entry| {
             let end = at + entry.len as usize;
@@ -75,7 +75,7 @@ impl Mailbox {
     }
 
     /// Takes every message out, leaving the mailbox empty.
-    pub fn take(&mut self) -> Mailbox {
+    pub(crate) fn take(&mut self) -> Mailbox {
         std::mem::take(self)
     }
 
@@ -84,7 +84,7 @@ impl Mailbox {
     /// with `send` and `inbox` alternating, a mailbox would otherwise
     /// allocate and free its two buffers once per `inbox`. Buffers larger
     /// than [`KEEP_TEXT`] are let go rather than kept for an idle user.
-    pub fn recycle(&mut self, mut taken: Mailbox) {
+    pub(crate) fn recycle(&mut self, mut taken: Mailbox) {
         if self.is_empty() && taken.texts.capacity() <= KEEP_TEXT {
             taken.texts.clear();
             taken.mail.clear();
@@ -94,7 +94,7 @@ impl Mailbox {
 }
 
 /// The most text capacity [`Mailbox::recycle`] keeps.
-pub const KEEP_TEXT: usize = 4096;
+pub(crate) const KEEP_TEXT: usize = 4096;
 
 /// For tests that build a mailbox in one expression.
 #[cfg(test)]
@@ -110,7 +110,7 @@ impl<'a> FromIterator<Message<'a>> for Mailbox {
 
 /// A text too long for a [`Mailbox`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextTooLong;
+pub(crate) struct TextTooLong;
 
 #[cfg(test)]
 mod tests {

@@ -24,15 +24,15 @@
 
 pub mod chat;
 pub mod connection;
-pub mod fast_hash;
+pub(crate) mod fast_hash;
 pub mod frame;
 pub mod json;
 pub mod limits;
-pub mod mailbox;
+pub(crate) mod mailbox;
 pub mod pyrepr;
-pub mod pystr;
+pub(crate) mod pystr;
 pub mod reply;
 pub mod request;
-pub mod step;
+pub(crate) mod step;
 pub mod token;
 pub mod users;

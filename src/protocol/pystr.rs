@@ -6,12 +6,12 @@
 //! [`char::is_whitespace`] does not include, so it is spelled out here.
 
 /// Whether Python's `str.isspace()` is true for this one character.
-pub fn is_space(c: char) -> bool {
+pub(crate) fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// `s.strip()` as Python computes it.
-pub fn strip(s: &str) -> &str {
+pub(crate) fn strip(s: &str) -> &str {
     // Most fields (tokens, user names) begin and end with a visible ASCII
     // character, which is never whitespace: they need no scan for
     // characters to strip, which every request would otherwise pay.

@@ -33,7 +33,7 @@ pub enum Reply {
 #[derive(Debug, Clone)]
 pub struct Inbox {
     pub recipient: UserId,
-    pub mail: Mailbox,
+    pub(crate) mail: Mailbox,
 }
 
 /// The users with at least one live session, in the order of their earliest
@@ -150,8 +150,10 @@ impl Reply {
         out.extend_from_slice(REPLY_TERMINATOR);
     }
 
-    /// The reply's exact bytes, terminator included.
-    pub fn to_bytes(&self, users: &UserDirectory) -> Vec<u8> {
+    /// The reply's exact bytes, terminator included: what the tests compare
+    /// (the server encodes into its connection's buffer instead).
+    #[cfg(test)]
+    pub(crate) fn to_bytes(&self, users: &UserDirectory) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode(users, &mut out);
         out
@@ -168,7 +170,7 @@ impl ErrorReply {
     }
 
     /// The error reply's exact bytes, terminator included.
-    pub fn to_bytes(self) -> Vec<u8> {
+    pub(crate) fn to_bytes(self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode(&mut out);
         out

@@ -34,7 +34,7 @@ pub enum Step<'a> {
 /// A prepared request and its command (`-` for a line that is not a
 /// request), for the server's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     pub command: &'static str,
     pub step: Step<'a>,
 }
@@ -42,7 +42,7 @@ pub struct Prepared<'a> {
 /// Prepares a parsed request line without the state: a parse error becomes
 /// its error reply, and an `auth` its login (or the reply for a wrong name
 /// or password).
-pub fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     parsed: Result<Request<'a>, RequestError>,
     users: &UserDirectory,
 ) -> Prepared<'a> {

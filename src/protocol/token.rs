@@ -15,7 +15,7 @@ pub trait TokenSource {
 /// lowercase hyphenated form the original sends
 /// (`4c908ff6-3c15-4052-a98a-095d2454cf93`).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct RandomTokens;
+pub(crate) struct RandomTokens;
 
 impl TokenSource for RandomTokens {
     fn new_token(&mut self) -> String {

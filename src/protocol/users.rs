@@ -1,4 +1,5 @@
-//! The user directory: who can log in, and the JSON file it can be read from.
+//! The user directory: who can log in, and the JSON of the file it can be
+//! read from (the file itself is read in [`crate::users_file`]).
 //!
 //! The directory is fixed for the life of a server (the original has no way
 //! to add users), so it is shared behind an `Arc` and never locked.
@@ -18,7 +19,6 @@
 //! on spaces and every field is stripped: such a user could never log in.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -99,12 +99,13 @@ impl JsonNames {
     }
 }
 
-/// Why a users file cannot be used. Each displays as one line.
+/// Why the text of a users file cannot make a directory.
 #[derive(Debug)]
-pub enum UsersFileError {
-    Read { path: PathBuf, source: std::io::Error },
-    Parse { path: PathBuf, source: serde_json::Error },
-    Invalid { path: PathBuf, problem: DirectoryError },
+pub(crate) enum UsersJsonError {
+    /// Not JSON of the file's format (a misspelt key included).
+    Parse(serde_json::Error),
+    /// Of the format, but its users cannot make a directory.
+    Invalid(DirectoryError),
 }
 
 /// Why a list of users cannot make a directory.
@@ -140,23 +141,18 @@ impl std::fmt::Display for DirectoryError {
     }
 }
 
-impl std::fmt::Display for UsersFileError {
+impl std::error::Error for DirectoryError {}
+
+impl std::fmt::Display for UsersJsonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UsersFileError::Read { path, source } => {
-                write!(f, "cannot read users file {}: {source}", path.display())
-            }
-            UsersFileError::Parse { path, source } => {
-                write!(f, "users file {} is not valid: {source}", path.display())
-            }
-            UsersFileError::Invalid { path, problem } => {
-                write!(f, "users file {}: {problem}", path.display())
-            }
+            UsersJsonError::Parse(source) => write!(f, "not valid: {source}"),
+            UsersJsonError::Invalid(problem) => problem.fmt(f),
         }
     }
 }
 
-impl std::error::Error for UsersFileError {}
+impl std::error::Error for UsersJsonError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,15 +216,12 @@ impl UserDirectory {
         Ok(Self { users, json, by_username })
     }
 
-    /// Reads a users file (format in the module docs).
-    pub fn load(path: &Path) -> Result<Self, UsersFileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| UsersFileError::Read { path: path.to_owned(), source })?;
-        let file: UsersFile = serde_json::from_str(&text)
-            .map_err(|source| UsersFileError::Parse { path: path.to_owned(), source })?;
-        let invalid = |problem| UsersFileError::Invalid { path: path.to_owned(), problem };
+    /// A directory from the text of a users file (format in the module
+    /// docs); reading the file is the caller's (`crate::users_file`).
+    pub(crate) fn from_json(text: &str) -> Result<Self, UsersJsonError> {
+        let file: UsersFile = serde_json::from_str(text).map_err(UsersJsonError::Parse)?;
         let users = file.users.into_iter().map(UserEntry::into_user).collect::<Result<_, _>>();
-        Self::new(users.map_err(invalid)?).map_err(invalid)
+        Self::new(users.map_err(UsersJsonError::Invalid)?).map_err(UsersJsonError::Invalid)
     }
 
     /// The user with this username, if any.
@@ -291,6 +284,17 @@ pub enum LoginError {
     NoSuchUser,
     WrongPassword,
 }
+
+impl std::fmt::Display for LoginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LoginError::NoSuchUser => "no such user",
+            LoginError::WrongPassword => "wrong password",
+        })
+    }
+}
+
+impl std::error::Error for LoginError {}
 
 /// Hashes a password for a users file's `password_hash`: argon2id with the
 /// crate's default cost and a fresh random salt.
@@ -381,86 +385,6 @@ mod tests {
             UserDirectory::new(vec![user("a", "x y")]).unwrap_err(),
             DirectoryError::BadPassword("a".into())
         );
-    }
-}
-
-#[cfg(test)]
-mod file_tests {
-    use super::*;
-
-    /// Loads `text` from a file of its own: the tests run in parallel, so
-    /// each call gets a name no other call uses.
-    fn load(text: &str) -> Result<UserDirectory, UsersFileError> {
-        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("users-{}-{call}.json", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        std::fs::write(&path, text).unwrap();
-        let result = UserDirectory::load(&path);
-        let _ = std::fs::remove_file(&path);
-        result
-    }
-
-    #[test]
-    fn hashed_passwords_verify() {
-        let hash = hash_password("s3cret").unwrap();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        let text = format!(
-            r#"{{"users": [{{"username": "a", "name": "A", "password_hash": "{hash}"}}]}}"#
-        );
-        let users = load(&text).unwrap();
-        assert_eq!(users.check_login("a", "s3cret"), Ok(UserId(0)));
-        assert_eq!(users.check_login("a", "s3cre"), Err(LoginError::WrongPassword));
-        assert_eq!(users.check_login("b", "s3cret"), Err(LoginError::NoSuchUser));
-    }
-
-    #[test]
-    fn an_entry_needs_exactly_one_password_form() {
-        let both =
-            r#"{"users": [{"username": "a", "name": "A", "password": "x", "password_hash": "y"}]}"#;
-        let neither = r#"{"users": [{"username": "a", "name": "A"}]}"#;
-        let bad_hash = r#"{"users": [{"username": "a", "name": "A", "password_hash": "plain"}]}"#;
-        for (text, want) in [
-            (both, DirectoryError::PasswordChoice("a".into())),
-            (neither, DirectoryError::PasswordChoice("a".into())),
-            (bad_hash, DirectoryError::BadHash("a".into())),
-        ] {
-            match load(text) {
-                Err(UsersFileError::Invalid { problem, .. }) => assert_eq!(problem, want),
-                other => panic!("{text}: {other:?}"),
-            }
-        }
-    }
-
-    /// A misspelt key is an error, not a silently ignored field: an entry
-    /// with `"pasword_hash"` beside its `password` would otherwise load
-    /// with the plain password the author meant to replace.
-    #[test]
-    fn an_unknown_key_is_an_error() {
-        let misspelt =
-            r#"{"users": [{"username": "a", "name": "A", "password": "x", "pasword_hash": "y"}]}"#;
-        let extra = r#"{"users": [{"username": "a", "name": "A", "password": "x"}], "admins": []}"#;
-        for text in [misspelt, extra] {
-            match load(text) {
-                Err(UsersFileError::Parse { source, .. }) => {
-                    assert!(source.to_string().contains("unknown field"), "{text}: {source}")
-                }
-                other => panic!("{text}: {other:?}"),
-            }
-        }
-    }
-
-    /// An empty username can never log in (`auth  x` has no username
-    /// field), so a file that holds one is refused.
-    #[test]
-    fn an_empty_username_is_an_error() {
-        let text = r#"{"users": [{"username": "", "name": "Nobody", "password": "x"}]}"#;
-        match load(text) {
-            Err(UsersFileError::Invalid { problem, .. }) => {
-                assert_eq!(problem, DirectoryError::BadUsername(String::new()))
-            }
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

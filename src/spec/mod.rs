@@ -24,7 +24,7 @@ use pattern::{Json, Text};
 pub const PROTOCOL_MD: &str = include_str!("../../spec/PROTOCOL.md");
 
 /// Where the shipped specification lives, for messages.
-pub const PROTOCOL_PATH: &str = "spec/PROTOCOL.md";
+pub(crate) const PROTOCOL_PATH: &str = "spec/PROTOCOL.md";
 
 /// How much an example or a rule weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -133,7 +133,7 @@ pub struct Step {
 
 impl Step {
     /// Whether the step only prepares state (`given`).
-    pub fn is_given(&self) -> bool {
+    pub(crate) fn is_given(&self) -> bool {
         self.given.is_some()
     }
 }
@@ -141,7 +141,7 @@ impl Step {
 /// The rule a `given` step relies on, by the command it sends or types:
 /// a server example's setup relies on the command's main server rule, a
 /// client example's on the client rule for that command.
-pub fn rule_for_command(kind: Kind, command: &str) -> Option<&'static str> {
+pub(crate) fn rule_for_command(kind: Kind, command: &str) -> Option<&'static str> {
     let rules = match kind {
         Kind::Server => [
             ("auth", "AUTH-1"),
@@ -211,11 +211,6 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The rule a reply text belongs to, from the index of reply texts.
-    pub fn home_of_text(&self, text: &str) -> Option<&str> {
-        self.text_homes.iter().find(|(t, _)| t == text).map(|(_, r)| r.as_str())
-    }
-
     /// The rule an example belongs to.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
@@ -239,6 +234,8 @@ impl fmt::Display for SpecError {
         write!(f, "line {}: {}", self.line, self.message)
     }
 }
+
+impl std::error::Error for SpecError {}
 
 /// Parses the specification. Every problem found is returned, not just
 /// the first, so an author can fix them all at once.
@@ -594,7 +591,8 @@ U< username messi logged in, token ${T:uuid}\x20
             ("**Protocol Tidak Benar", "ERR-1"),
             ("Anda berhasil logout!", "LOGOUT-1"),
         ] {
-            assert_eq!(shipped.home_of_text(text), Some(rule), "{text}");
+            let home = shipped.text_homes.iter().find(|(t, _)| t == text).map(|(_, r)| r.as_str());
+            assert_eq!(home, Some(rule), "{text}");
         }
     }
 

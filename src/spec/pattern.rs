@@ -13,7 +13,27 @@ use serde_json::Value;
 ///
 /// A variable always holds text: a token, or for `${X:any}` bound to a
 /// JSON value that is not a string, that value's compact JSON text.
-pub type Bindings = BTreeMap<String, String>;
+pub(crate) type Bindings = BTreeMap<String, String>;
+
+/// A variable a text to write refers to, or binds, with no value yet:
+/// the text cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unbound {
+    pub name: String,
+    /// `Some` when the text binds it (`${NAME:kind}`) instead of using it.
+    pub kind: Option<VarKind>,
+}
+
+impl std::fmt::Display for Unbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            None => write!(f, "${{{}}} was never bound", self.name),
+            Some(kind) => write!(f, "${{{}:{}}} was never bound", self.name, kind.name()),
+        }
+    }
+}
+
+impl std::error::Error for Unbound {}
 
 /// What a binding variable accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +80,8 @@ impl fmt::Display for PatternError {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for PatternError {}
 
 fn err<T>(message: impl Into<String>) -> Result<T, PatternError> {
     Err(PatternError(message.into()))
@@ -185,7 +207,7 @@ impl Text {
     }
 
     /// The variables this text refers to.
-    pub fn refs(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn refs(&self) -> impl Iterator<Item = &str> {
         self.segs.iter().filter_map(|s| match s {
             Seg::Ref(name) => Some(name.as_str()),
             _ => None,
@@ -201,16 +223,20 @@ impl Text {
     }
 
     /// The bytes to write, with every `${NAME}` replaced by its value.
-    /// Fails with the name of the first variable not bound yet.
-    pub fn render(&self, vars: &Bindings) -> Result<Vec<u8>, String> {
+    /// Fails on the first variable not bound yet.
+    pub fn render(&self, vars: &Bindings) -> Result<Vec<u8>, Unbound> {
         let mut out = Vec::new();
         for seg in &self.segs {
             match seg {
                 Seg::Lit(bytes) => out.extend_from_slice(bytes),
                 Seg::Ref(name) => {
-                    out.extend_from_slice(vars.get(name).ok_or_else(|| name.clone())?.as_bytes())
+                    let value =
+                        vars.get(name).ok_or_else(|| Unbound { name: name.clone(), kind: None })?;
+                    out.extend_from_slice(value.as_bytes())
                 }
-                Seg::Bind(name, kind) => return Err(format!("{name}:{}", kind.name())),
+                Seg::Bind(name, kind) => {
+                    return Err(Unbound { name: name.clone(), kind: Some(*kind) })
+                }
             }
         }
         Ok(out)
@@ -242,7 +268,7 @@ impl Text {
     /// the text around it agrees, so that a diff against `actual` points
     /// at the real difference (a missing trailing space, a missing
     /// terminator), not at a `${T:uuid}` placeholder.
-    pub fn display_against(&self, actual: &[u8], vars: &Bindings) -> String {
+    pub(crate) fn display_against(&self, actual: &[u8], vars: &Bindings) -> String {
         let mut filled = vars.clone();
         let mut at = 0;
         for (i, seg) in self.segs.iter().enumerate() {
@@ -372,7 +398,7 @@ fn bind_then(
 }
 
 /// Whether `b` is a UUID in lowercase hyphenated form (any version).
-pub fn is_lower_uuid(b: &[u8]) -> bool {
+pub(crate) fn is_lower_uuid(b: &[u8]) -> bool {
     b.len() == 36
         && b.iter().enumerate().all(|(i, &c)| {
             if matches!(i, 8 | 13 | 18 | 23) {
@@ -385,7 +411,7 @@ pub fn is_lower_uuid(b: &[u8]) -> bool {
 
 /// Writes bytes the way the examples and transcripts do: printable ASCII as
 /// is, `\r \n \t \\` short, every other byte as `\xHH`.
-pub fn escape_bytes(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
@@ -454,14 +480,14 @@ impl Json {
     /// reply terminator removed), so that a reply with other bytes but the
     /// same meaning can be told apart from a wrong one. `None` if the text
     /// is not JSON.
-    pub fn from_exact(text: &Text) -> Option<Json> {
+    pub(crate) fn from_exact(text: &Text) -> Option<Json> {
         let src = text.to_source_for_json()?;
         let body = src.strip_suffix("\r\n\r\n").unwrap_or(&src);
         Json::parse(body).ok()
     }
 
     /// Visits every variable, binding or referring, in document order.
-    pub fn for_each_var(&self, f: &mut impl FnMut(&str, bool)) {
+    pub(crate) fn for_each_var(&self, f: &mut impl FnMut(&str, bool)) {
         match self {
             Json::Scalar(_) => {}
             Json::Array(items) => items.iter().for_each(|i| i.for_each_var(f)),
@@ -473,7 +499,7 @@ impl Json {
 
     /// The value with variables substituted (binding ones too, once
     /// bound); `None` when a variable is not bound.
-    pub fn to_value(&self, vars: &Bindings) -> Option<Value> {
+    pub(crate) fn to_value(&self, vars: &Bindings) -> Option<Value> {
         Some(match self {
             Json::Scalar(v) => v.clone(),
             Json::Array(items) => {
@@ -491,7 +517,7 @@ impl Json {
 
     /// The value with bound variables substituted and the others written
     /// as their placeholder strings: for showing an expectation.
-    pub fn to_display_value(&self, vars: &Bindings) -> Value {
+    pub(crate) fn to_display_value(&self, vars: &Bindings) -> Value {
         match self {
             Json::Scalar(v) => v.clone(),
             Json::Array(items) => {
@@ -555,7 +581,9 @@ mod tests {
             t.render(&vars(&[("T", "tok")])).unwrap(),
             b"send tok messi caf\xc3\xa9 \\ $ \x7f\r\n"
         );
-        assert_eq!(t.render(&Bindings::new()), Err("T".to_string()));
+        let unbound = t.render(&Bindings::new()).unwrap_err();
+        assert_eq!(unbound, Unbound { name: "T".into(), kind: None });
+        assert_eq!(unbound.to_string(), "${T} was never bound");
     }
 
     #[test]

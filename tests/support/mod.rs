@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use progjar_chat::protocol::frame::find_reply_end;
+use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server::{self, Config};
+use progjar_chat::server;
 use progjar_chat::shared::SharedChat;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -43,17 +44,17 @@ pub struct InProcessServer {
 }
 
 impl InProcessServer {
-    /// The built-in users and the default configuration.
+    /// The built-in users and the default limits.
     pub async fn start() -> Self {
-        Self::start_with(UserDirectory::builtin(), Config::default()).await
+        Self::start_with(UserDirectory::builtin(), Limits::default()).await
     }
 
-    pub async fn start_with(users: UserDirectory, config: Config) -> Self {
+    pub async fn start_with(users: UserDirectory, limits: Limits) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
-        let state = Arc::new(SharedChat::new(users));
+        let state = Arc::new(SharedChat::with_limits(users, limits));
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(server::run(listener, Arc::clone(&state), config, async move {
+        let handle = tokio::spawn(server::run(listener, Arc::clone(&state), async move {
             let _ = rx.await;
         }));
         Self { addr, state, shutdown: Some(tx), handle: Some(handle) }

@@ -43,7 +43,7 @@ pub(crate) enum Cell {
 }
 
 impl Cell {
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Cell::Verdict(v) => v.as_str(),
             Cell::Untestable => "UNTESTABLE",
@@ -93,7 +93,7 @@ pub(crate) struct Matrix {
 
 impl Matrix {
     /// 0 when every submission conforms, else 1.
-    pub fn exit_code(&self) -> u8 {
+    pub(super) fn exit_code(&self) -> u8 {
         u8::from(self.rows.iter().any(|r| !r.conforms))
     }
 }

@@ -75,7 +75,7 @@ pub(crate) async fn grade_submission(submission: Submission, shared: &Shared) ->
     let expectations = match &sub.expect {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| Expectations::parse(&t))
+            .and_then(|t| Expectations::parse(&t).map_err(|e| e.to_string()))
             .map_err(|e| format!("{}: {e}", path.display())),
         None => Ok(Expectations::default()),
     };

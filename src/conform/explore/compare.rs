@@ -254,6 +254,12 @@ mod tests {
         assert_eq!(a.core.rules, ["LOGOUT-4", "ERR-3"]);
     }
 
+    /// A case FAILED at `line`: the server closed C1 instead of replying.
+    fn closed_at(line: usize) -> CaseResult {
+        let message = "the server closed the connection C1 instead of replying";
+        result(Verdict::Failed, line, Finding::new(Verdict::Failed, "", message))
+    }
+
     #[test]
     fn a_character_not_utf8_decides_whatever_the_command_even_later_in_the_write() {
         let touched = vec![vec![
@@ -261,15 +267,7 @@ mod tests {
             Touched { core: vec!["TRANS-6"], written: vec!["TRANS-3"], ..Touched::default() },
         ]];
         let origin = [None, Some((0, 0)), Some((0, 0)), Some((0, 1))];
-        let closed = result(
-            Verdict::Failed,
-            2,
-            Finding::new(
-                Verdict::Failed,
-                "",
-                "the server closed the connection C1 instead of replying",
-            ),
-        );
+        let closed = closed_at(2);
         let d = deviation(&closed, &origin, &touched).unwrap();
         assert_eq!(d.core.to_string(), "TRANS-6 FAILED: closed");
         assert_eq!(d.signature.to_string(), "TRANS-6 TRANS-3 FAILED: closed");
@@ -325,15 +323,7 @@ mod tests {
     #[test]
     fn silence_and_a_close_are_kinds_of_their_own() {
         let origin = [None, Some((0, 0)), Some((0, 0))];
-        let closed = result(
-            Verdict::Failed,
-            3,
-            Finding::new(
-                Verdict::Failed,
-                "",
-                "the server closed the connection C1 instead of replying",
-            ),
-        );
+        let closed = closed_at(3);
         let silent =
             result(Verdict::Failed, 3, Finding::new(Verdict::Failed, "", "no reply within 2 s"));
         assert_eq!(deviation(&closed, &origin, &touched()).unwrap().core.kind, "closed");

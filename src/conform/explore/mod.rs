@@ -92,10 +92,8 @@ pub(super) fn main(args: ExploreArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(message) => return fail(message),
     };
-    let mut under = match (&args.connect, &args.spawn) {
-        (Some(addr), None) => Under::Connect { addr_arg: addr.clone(), addr: None },
-        (None, Some(command)) => Under::Spawn { command: command.clone(), port: args.port },
-        _ => return fail("say which server to explore: --connect HOST:PORT or --spawn 'CMD'"),
+    let Some(mut under) = args.server.under() else {
+        return fail("say which server to explore: --connect HOST:PORT or --spawn 'CMD'");
     };
     if let Err(message) = check_report_paths(&[&args.json]) {
         return fail(message);
@@ -125,7 +123,7 @@ pub(super) fn main(args: ExploreArgs) -> ExitCode {
     };
     let options = Options {
         timeout: args.timeout,
-        startup: args.startup_timeout,
+        startup: args.server.startup_timeout,
         users: UserMap::builtin(),
         ..Options::default()
     };

@@ -34,6 +34,14 @@ impl std::fmt::Display for ReferenceError {
     }
 }
 
+impl std::error::Error for ReferenceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReferenceError::Start(e) => Some(e),
+        }
+    }
+}
+
 /// The reference's reply to every request, step by step; `None` where it
 /// gave none (the rest of that connection is then not read).
 pub(crate) async fn replies(

@@ -346,13 +346,13 @@ impl CaseRun<'_> {
         }
         let mut bytes = match text.render(&self.vars) {
             Ok(bytes) => bytes,
-            Err(name) => {
+            Err(unbound) => {
                 return self.record(
                     line,
                     source,
                     finding_check(
                         Verdict::Error,
-                        format!("${{{name}}} was never bound"),
+                        unbound.to_string(),
                         String::new(),
                         String::new(),
                     ),
@@ -626,7 +626,7 @@ async fn stop(run: &mut CaseRun<'_>, mut session: Session) {
 /// start, a server it cannot find): the `Err` is the diagnosis, with its
 /// output. A client that stays but shows no prompt is graded by the cases
 /// (CLI-1), not stopped here.
-pub async fn preflight_client(
+pub(crate) async fn preflight_client(
     first: &Example,
     target: &ClientTarget,
     options: &Options,
@@ -688,7 +688,7 @@ pub async fn preflight_client(
 }
 
 /// Runs one client case.
-pub async fn run_client_case(
+pub(crate) async fn run_client_case(
     example: &Example,
     target: &ClientTarget,
     first_prompt: FirstPrompt,

@@ -18,8 +18,8 @@
 
 mod client;
 mod conn;
-pub mod parallel;
-pub mod probe;
+pub(crate) mod parallel;
+pub(crate) mod probe;
 mod server;
 
 use std::collections::BTreeMap;
@@ -35,15 +35,13 @@ use crate::conform::endpoint::Endpoint;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
-pub use self::client::{
-    preflight_client, run_client_case, run_client_cases, ClientTarget, FirstPrompt,
+pub(crate) use self::client::preflight_client;
+pub use self::client::{run_client_cases, ClientTarget, FirstPrompt};
+pub(crate) use self::parallel::Slots;
+pub(crate) use self::server::{
+    preflight_server, run_prepared_server_cases, run_server_case, History,
 };
-pub use self::server::{
-    preflight_server, run_prepared_server_cases, run_server_case, run_server_cases, History,
-    ServerPreflight, ServerTarget,
-};
-
-pub use self::parallel::Slots;
+pub use self::server::{run_server_cases, ServerTarget};
 
 use self::conn::{Conn, ReadOutcome};
 use super::diagnose::{self, ConnFacts, ReadFailure};
@@ -55,7 +53,7 @@ use super::process::{describe_exit, Output, Running};
 use super::transcript::{escape_for_transcript, Transcript};
 use super::users::UserMap;
 use crate::shared::SharedChat;
-use crate::spec::pattern::{Bindings, Text};
+use crate::spec::pattern::{Bindings, Text, Unbound};
 use crate::spec::{Example, Expect};
 
 /// How long the runner waits for the rest of a `\r\n\r\n` after a whole
@@ -82,9 +80,9 @@ pub struct Options {
     /// The users the examples run with (the spec's own, or the class's
     /// mapped onto them): the setup logs in as them, and a reference
     /// server started here knows them.
-    pub users: UserMap,
+    pub(crate) users: UserMap,
     /// How many cases may run at once (shared by clones of the options).
-    pub slots: Slots,
+    pub(crate) slots: Slots,
     /// Where the commands under test run (a class's submission folder);
     /// the runner's own when `None`.
     pub dir: Option<std::path::PathBuf>,
@@ -277,10 +275,10 @@ impl<'a> CaseRun<'a> {
     }
 
     /// A step that names a variable no line bound: a fault of the spec.
-    fn unbound(&mut self, line: usize, source: &str, name: &str) -> bool {
+    fn unbound(&mut self, line: usize, source: &str, unbound: &Unbound) -> bool {
         let check = diagnose::one_finding(
             Verdict::Error,
-            format!("${{{name}}} was never bound"),
+            unbound.to_string(),
             String::new(),
             String::new(),
         );
@@ -291,7 +289,7 @@ impl<'a> CaseRun<'a> {
     async fn send(&mut self, line: usize, source: &str, conn: u32, text: &Text) -> bool {
         let bytes = match text.render(&self.vars) {
             Ok(bytes) => bytes,
-            Err(name) => return self.unbound(line, source, &name),
+            Err(unbound) => return self.unbound(line, source, &unbound),
         };
         let timeout = self.options.timeout;
         let written = match self.conn(conn).await {
@@ -506,10 +504,9 @@ impl InProcess {
         let addr = listener.local_addr()?;
         let state = Arc::new(SharedChat::new(users.directory()));
         let (tx, rx) = oneshot::channel::<()>();
-        let server =
-            crate::server::run(listener, state, crate::server::Config::default(), async move {
-                let _ = rx.await;
-            });
+        let server = crate::server::run(listener, state, async move {
+            let _ = rx.await;
+        });
         // The reference server's log lines are not the runner's output.
         let handle =
             tokio::spawn(server.with_subscriber(tracing::subscriber::NoSubscriber::default()));

@@ -20,7 +20,7 @@ use crate::spec::Example;
 /// How many cases may run at once. Clones share the slots: a class gives
 /// one set to all its submissions, so `--jobs` bounds the whole class.
 #[derive(Debug, Clone)]
-pub struct Slots {
+pub(crate) struct Slots {
     semaphore: Arc<Semaphore>,
     count: usize,
     /// With [`Slots::clocked`]: the time its holders had a slot.
@@ -32,7 +32,7 @@ pub struct Slots {
 /// (its `--budget`). Waiting for a slot is not counted, so that a loaded
 /// class does not cut a right submission short.
 #[derive(Debug, Clone, Default)]
-pub struct Clock(Arc<Mutex<ClockState>>);
+pub(crate) struct Clock(Arc<Mutex<ClockState>>);
 
 #[derive(Debug, Default)]
 struct ClockState {
@@ -43,13 +43,13 @@ struct ClockState {
 
 impl Clock {
     /// The time counted so far.
-    pub fn spent(&self) -> Duration {
+    pub(crate) fn spent(&self) -> Duration {
         let state = self.lock();
         state.spent + state.since.map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// Ends when `budget` is spent.
-    pub async fn spend(&self, budget: Duration) {
+    pub(crate) async fn spend(&self, budget: Duration) {
         loop {
             // The clock runs no faster than the wall: sleeping what is
             // left never oversleeps.
@@ -85,7 +85,7 @@ impl Clock {
 }
 
 /// A slot, given back when dropped.
-pub struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     _permit: SemaphorePermit<'a>,
     clock: Option<&'a Clock>,
 }
@@ -100,13 +100,13 @@ impl Drop for Slot<'_> {
 
 impl Slots {
     /// `count` slots (at least one).
-    pub fn new(count: usize) -> Self {
+    pub(crate) fn new(count: usize) -> Self {
         let count = count.max(1);
         Self { semaphore: Arc::new(Semaphore::new(count)), count, clock: None }
     }
 
     /// The same slots, and a new clock of the time its holders have one.
-    pub fn clocked(&self) -> (Self, Clock) {
+    pub(crate) fn clocked(&self) -> (Self, Clock) {
         let clock = Clock::default();
         (Self { clock: Some(clock.clone()), ..self.clone() }, clock)
     }
@@ -117,16 +117,16 @@ impl Slots {
     /// (measured on 2 processors, a class of 11: 34 s with 2 jobs, 27 s
     /// with 4 and with 8). A slow start is never a verdict: a server gets
     /// `--startup-timeout` to listen, a client to show its first prompt.
-    pub fn for_this_machine() -> Self {
+    pub(crate) fn for_this_machine() -> Self {
         Self::new(default_jobs())
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.count
     }
 
     /// Waits for a free slot; it is given back when dropped.
-    pub async fn take(&self) -> Slot<'_> {
+    pub(crate) async fn take(&self) -> Slot<'_> {
         let permit = self.semaphore.acquire().await.expect("the semaphore is never closed");
         if let Some(clock) = &self.clock {
             clock.start();

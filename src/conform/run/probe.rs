@@ -19,11 +19,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The made-up command the others are compared with.
-pub const MADE_UP: &str = "xyzzy";
+pub(crate) const MADE_UP: &str = "xyzzy";
 
 /// How the server answered one probe request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A reply, as JSON when it parses, with the command word blanked out
     /// of its strings (`Unknown command: list` and `Unknown command:
     /// xyzzy` are the same answer).
@@ -59,7 +59,7 @@ fn blank(value: Value, word: &str) -> Value {
 }
 
 /// Makes an answer out of the bytes a request got.
-pub fn answer_of(bytes: &[u8], word: &str) -> Answer {
+pub(crate) fn answer_of(bytes: &[u8], word: &str) -> Answer {
     let body = bytes.strip_suffix(b"\r\n\r\n").unwrap_or(bytes);
     match serde_json::from_slice::<Value>(body.trim_ascii()) {
         Ok(value) => Answer::Reply(blank(value, word)),
@@ -73,7 +73,7 @@ pub fn answer_of(bytes: &[u8], word: &str) -> Answer {
 /// The commands among `probes` whose answer is the made-up command's.
 /// `probes` pairs each command with its answer; `made_up` is the answer
 /// to [`MADE_UP`].
-pub fn missing(probes: &[(&str, Answer)], made_up: &Answer) -> Vec<String> {
+pub(crate) fn missing(probes: &[(&str, Answer)], made_up: &Answer) -> Vec<String> {
     if made_up.is_unknown() {
         return Vec::new();
     }
@@ -126,7 +126,7 @@ fn token(bytes: &[u8]) -> Option<String> {
 
 /// What the probe found, for the transcript of the run.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Findings {
+pub(crate) struct Findings {
     /// Commands answered like the made-up one.
     pub missing: Vec<String>,
     /// Why nothing could be learned, when that is so.
@@ -134,7 +134,7 @@ pub struct Findings {
 }
 
 /// Probes the server at `addr` as `user`/`password`.
-pub async fn probe(addr: &Endpoint, user: &str, password: &str, wait: Duration) -> Findings {
+pub(crate) async fn probe(addr: &Endpoint, user: &str, password: &str, wait: Duration) -> Findings {
     let (_, login) = ask(addr, &format!("auth {user} {password} \r\n"), wait).await;
     let Some(t) = token(&login) else {
         return Findings {

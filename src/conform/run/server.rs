@@ -49,7 +49,7 @@ pub enum ServerTarget {
 
 /// What the runner learned about the server before the first case.
 #[derive(Debug, Clone, Default)]
-pub struct ServerPreflight {
+pub(crate) struct ServerPreflight {
     /// The commands the server does not have (see [`probe`]).
     pub missing: Vec<String>,
     /// With `--connect`: the state it had from before the run.
@@ -59,7 +59,7 @@ pub struct ServerPreflight {
 /// State a running server (`--connect`) had before the run: what the
 /// examples, which start from a fresh server, do not expect.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct History {
+pub(crate) struct History {
     /// Messages waiting for the built-in users: user, how many. The
     /// runner empties these inboxes before every case.
     pub mail: Vec<(String, usize)>,
@@ -70,13 +70,13 @@ pub struct History {
 }
 
 impl History {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.mail.is_empty() && self.sessions.is_empty()
     }
 
     /// What there was, for the header of the run and the `--json` report:
     /// one sentence each.
-    pub fn describe(&self) -> Vec<String> {
+    pub(crate) fn describe(&self) -> Vec<String> {
         let mut parts = Vec::new();
         if !self.mail.is_empty() {
             let each: Vec<String> =
@@ -110,7 +110,7 @@ impl History {
 /// it lacks. With `--spawn` the server is started once (the diagnosis of a
 /// server that cannot start is the `Err`, with its output); with
 /// `--connect` the state left from before the run is looked for.
-pub async fn preflight_server(
+pub(crate) async fn preflight_server(
     target: &ServerTarget,
     options: &Options,
 ) -> Result<ServerPreflight, String> {
@@ -158,7 +158,7 @@ pub async fn run_server_cases(
 
 /// Runs server cases, with what the preflight found: at once (within
 /// `options.slots`) when each has a server of its own, else one by one.
-pub async fn run_prepared_server_cases(
+pub(crate) async fn run_prepared_server_cases(
     examples: &[&Example],
     target: &ServerTarget,
     prepared: &ServerPreflight,
@@ -187,7 +187,7 @@ pub async fn run_prepared_server_cases(
 }
 
 /// The commands a server example sends: the first word of each request.
-pub fn example_commands(example: &Example) -> Vec<String> {
+pub(super) fn example_commands(example: &Example) -> Vec<String> {
     let mut streams: std::collections::BTreeMap<u32, String> = Default::default();
     for step in &example.steps {
         if let Action::Send { conn, text } = &step.action {
@@ -396,7 +396,7 @@ async fn cleanup(run: &mut CaseRun<'_>) {
 }
 
 /// Runs one server case against `target`.
-pub async fn run_server_case(
+pub(crate) async fn run_server_case(
     example: &Example,
     target: &ServerTarget,
     options: &Options,
@@ -575,7 +575,6 @@ async fn spawn_server(
             limit.as_secs_f64()
         ),
         Err(StartError::Elsewhere(others)) => elsewhere(addr.addr, &others, placeholder),
-        Err(StartError::Spawn(e)) => e,
     };
     running.kill().await;
     settle_readers(readers, Duration::from_millis(500)).await;
