@@ -138,6 +138,37 @@ fn at_the_session_limit_the_least_recently_used_session_gives_way() {
     assert_eq!(inbox_texts(&c.ask(format!("inbox {lineker}\r\n").as_bytes())), [" x\r\n"]);
 }
 
+/// `--max-sessions-per-user 0` is accepted and acts as 1 (the rule of §12
+/// read literally, and `open_session` in src/protocol/chat.rs: the new
+/// session opens even once the user has none left to give way): every login
+/// succeeds and ends that user's previous session, so each user holds only
+/// the newest one; other users are untouched, and a user with no session
+/// still logs in. Guards the loop that makes sessions give way: if it did
+/// not stop once the user had none left, the first login would never be
+/// answered.
+#[test]
+fn a_session_limit_of_0_keeps_only_the_newest_session_of_each_user() {
+    let server = ServerProcess::start(&["--max-sessions-per-user", "0"], &[]);
+    let mut c = server.connect();
+    let unknown = error_reply(UNKNOWN_TOKEN);
+    let first = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), empty_inbox());
+    let henderson = c.login("henderson", "surabaya");
+    let second = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("send {second} lineker x\r\n").as_bytes()), message_sent());
+    assert_eq!(
+        c.ask(format!("list {henderson}\r\n").as_bytes()),
+        list_reply(&["henderson - Jordan Henderson", "messi - Lionel Messi"])
+    );
+    // After a logout messi has no session, and still logs in.
+    assert_eq!(c.ask(format!("logout {second}\r\n").as_bytes()), logged_out());
+    let third = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {third}\r\n").as_bytes()), empty_inbox());
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("inbox {henderson}\r\n").as_bytes()), empty_inbox());
+}
+
 /// The default session limit (1000) locks no one out either: 1001 logins
 /// of one user all succeed, and only the first session (never used) ends.
 #[test]
