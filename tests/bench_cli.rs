@@ -2,56 +2,14 @@
 //! report's fields and counts, no errors, a clean server afterwards); no
 //! timing is asserted.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server;
-use progjar_chat::shared::SharedChat;
 use serde_json::Value;
-
-/// A reference server on its own runtime thread, on `127.0.0.1:0`.
-struct Server {
-    addr: SocketAddr,
-    state: Arc<SharedChat>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(server::run(listener, served, async move {
-                let _ = stopped.await;
-            }));
-        });
-        Self { addr, state, stop: Some(stop), thread: Some(thread) }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+use support::InProcessServer;
 
 fn report_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -106,7 +64,7 @@ fn baseline_alone() {
 
 #[test]
 fn reference_server_and_baseline_with_every_command_pipelined() {
-    let server = Server::start();
+    let server = InProcessServer::start();
     let addr = server.addr.to_string();
     let json = report_path("server");
     let args = [
@@ -138,7 +96,7 @@ fn reference_server_and_baseline_with_every_command_pipelined() {
 
 #[test]
 fn inbox_drain_counts_every_message() {
-    let server = Server::start();
+    let server = InProcessServer::start();
     let addr = server.addr.to_string();
     let json = report_path("drain");
     let args = ["--connect", &addr, "-c", "2", "--pipeline", "8", "--inbox-drain", "1000"];

@@ -11,7 +11,7 @@
 //! `apt-get install tmux`) to run them. Piped input is covered, unchanged, by
 //! `client_transcripts.rs` and `spec_examples.rs`.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::ServerProcess;
+use support::ServerProcess;
 
 /// How long the screen may take to show what a step waits for.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -172,7 +172,7 @@ fn last_line(screen: &str) -> &str {
 /// What a piped client prints for `lines`.
 fn piped_client(server: &ServerProcess, lines: &str) -> String {
     let mut child = Command::new(BIN)
-        .args(["client", "--connect", server.addr()])
+        .args(["client", "--connect", &server.addr.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -183,13 +183,26 @@ fn piped_client(server: &ServerProcess, lines: &str) -> String {
     String::from_utf8(output.stdout).expect("UTF-8")
 }
 
+/// A server, and a client on a terminal logged in as messi at its second
+/// prompt; `None` (after the notice) without tmux.
+fn messi_logged_in() -> Option<(ServerProcess, Pane)> {
+    if !tmux_available() {
+        return None;
+    }
+    let server = ServerProcess::builtin();
+    let pane = Pane::client(&["--connect", &server.addr.to_string()]);
+    pane.wait_for_prompt(1);
+    pane.command("auth messi surabaya", 2);
+    Some((server, pane))
+}
+
 #[test]
 fn up_recalls_a_line_that_is_sent_again_and_can_be_edited() {
     if !tmux_available() {
         return;
     }
-    let server = ServerProcess::start();
-    let pane = Pane::client(&["--connect", server.addr()]);
+    let server = ServerProcess::builtin();
+    let pane = Pane::client(&["--connect", &server.addr.to_string()]);
 
     // The first prompt, exactly as the plain client prints it.
     let screen = pane.wait_for_prompt(1);
@@ -230,13 +243,7 @@ fn up_recalls_a_line_that_is_sent_again_and_can_be_edited() {
 
 #[test]
 fn ctrl_r_finds_an_earlier_line() {
-    if !tmux_available() {
-        return;
-    }
-    let server = ServerProcess::start();
-    let pane = Pane::client(&["--connect", server.addr()]);
-    pane.wait_for_prompt(1);
-    pane.command("auth messi surabaya", 2);
+    let Some((_server, pane)) = messi_logged_in() else { return };
     pane.command("list", 3);
     pane.command("inbox", 4);
 
@@ -253,13 +260,7 @@ fn ctrl_r_finds_an_earlier_line() {
 
 #[test]
 fn ctrl_d_on_an_empty_line_ends_the_client() {
-    if !tmux_available() {
-        return;
-    }
-    let server = ServerProcess::start();
-    let pane = Pane::client(&["--connect", server.addr()]);
-    pane.wait_for_prompt(1);
-    pane.command("auth messi surabaya", 2);
+    let Some((_server, pane)) = messi_logged_in() else { return };
     pane.press(&["C-d"]);
     let screen = pane.wait_for("the end", |s| s.contains("[client exited"));
     let lines: Vec<&str> = screen.lines().collect();
@@ -271,13 +272,7 @@ fn ctrl_d_on_an_empty_line_ends_the_client() {
 
 #[test]
 fn ctrl_c_at_the_prompt_ends_the_client_without_sending_the_line() {
-    if !tmux_available() {
-        return;
-    }
-    let server = ServerProcess::start();
-    let pane = Pane::client(&["--connect", server.addr()]);
-    pane.wait_for_prompt(1);
-    pane.command("auth messi surabaya", 2);
+    let Some((server, pane)) = messi_logged_in() else { return };
     pane.type_text("send henderson never");
     pane.wait_for("the typed line", |s| last_line(s).ends_with(":send henderson never"));
     pane.press(&["C-c"]);
@@ -296,14 +291,14 @@ fn redirected_output_keeps_the_plain_client() {
     if !tmux_available() {
         return;
     }
-    let server = ServerProcess::start();
+    let server = ServerProcess::builtin();
     let out =
         std::env::temp_dir().join(format!("progjar-client-terminal-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&out);
     let pane = Pane::shell(&format!(
         "{} client --connect {} > {}",
         shell_quote(BIN),
-        shell_quote(server.addr()),
+        shell_quote(&server.addr.to_string()),
         shell_quote(&out.to_string_lossy()),
     ));
     let written = || std::fs::read_to_string(&out).unwrap_or_default();

@@ -18,12 +18,13 @@
 //! snapshot against the assignment's text, quoted below verbatim, so that the
 //! two can be read side by side.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ServerProcess, INSTA_FILTERS, TOKEN};
+use support::filters::{INSTA_FILTERS, TOKEN};
+use support::ServerProcess;
 
 /// How long one client run may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -251,8 +252,8 @@ fn client(addr: &str) -> assert_cmd::Command {
 /// Types `lines` into a client against a fresh server and returns its
 /// stdout, checking that it ended cleanly.
 fn run_client(trace: bool, lines: &[&str]) -> String {
-    let server = ServerProcess::start();
-    let mut command = client(server.addr());
+    let server = ServerProcess::builtin();
+    let mut command = client(&server.addr.to_string());
     if trace {
         command.arg("--trace");
     }
@@ -518,8 +519,8 @@ fn render_puts_typed_lines_after_their_prompts() {
 
 #[test]
 fn end_of_input_prints_a_newline_and_exits_0() {
-    let server = ServerProcess::start();
-    let output = client(server.addr()).write_stdin("").output().expect("run the client");
+    let server = ServerProcess::builtin();
+    let output = client(&server.addr.to_string()).write_stdin("").output().expect("run the client");
     assert!(output.status.success(), "{:?}", output.status);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "Command :\n");
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -527,8 +528,9 @@ fn end_of_input_prints_a_newline_and_exits_0() {
 
 #[test]
 fn a_last_line_without_newline_is_still_handled() {
-    let server = ServerProcess::start();
-    let output = client(server.addr()).write_stdin("list").output().expect("run the client");
+    let server = ServerProcess::builtin();
+    let output =
+        client(&server.addr.to_string()).write_stdin("list").output().expect("run the client");
     assert!(output.status.success(), "{:?}", output.status);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),

@@ -2,15 +2,10 @@
 //! a student, plus one whose server never listens and one whose server
 //! never answers. One command grades them all; the matrix (JSON, CSV,
 //! Markdown, JUnit, the HTML page in a real browser) must say what each
-//! fixture is known to break (`fixtures/known_breaks.rs`, shared with
+//! fixture is known to break (`support/known_breaks.rs`, shared with
 //! `conform_grades.rs`), and the broken ones must cost only themselves.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
-#[path = "fixtures/known_breaks.rs"]
-mod known_breaks;
-#[path = "fixtures/webdriver.rs"]
-mod webdriver;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,8 +14,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use harness::{conform_within, have_python, python_client, python_server, temp_path, Run};
-use known_breaks::Known;
+use support::conform::{conform_within, have_python, python_client, python_server, temp_path, Run};
+use support::known_breaks::{self, Known};
 
 /// A student: a server and/or a client of the fixtures, and what they break.
 struct Student {
@@ -308,7 +303,7 @@ fn the_page_shows_the_matrix_and_a_case_on_a_click_in_a_real_browser() {
     for outside in ["http://", "https://", "<link", "src="] {
         assert!(!html.contains(outside), "the page refers to {outside}");
     }
-    let Some(mut browser) = webdriver::Browser::start() else { return };
+    let Some(mut browser) = support::webdriver::Browser::start() else { return };
     browser.open(&format!("file://{}", g.html.display()));
     let columns = g.run.report()["columns"].as_array().unwrap().len();
     assert_eq!(browser.count("#matrix tbody tr"), 6);

@@ -7,10 +7,9 @@
 //! deliberately broken Python client fails exactly the cases its breakage
 //! touches, with the expected verdict.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
+mod support;
 
-use harness::{bin, conform, have_python, python_client, verdicts};
+use support::conform::{bin, conform, have_python, python_client, verdicts};
 
 #[test]
 fn the_reference_client_passes_every_case() {
@@ -52,7 +51,7 @@ fn the_original_client_passes_and_its_debug_lines_are_set_aside() {
 }
 
 /// Runs the broken Python client on some cases.
-fn broken(breaks: &[&str], cases: &str, extra: &[&str]) -> Option<harness::Run> {
+fn broken(breaks: &[&str], cases: &str, extra: &[&str]) -> Option<support::conform::Run> {
     if !have_python() {
         return None;
     }
@@ -138,8 +137,8 @@ fn a_client_with_a_hard_coded_port_gets_its_server_there() {
     if !have_python() {
         return;
     }
-    let port = harness::free_port().to_string();
-    let client = harness::fixture("chat_client.py");
+    let port = support::conform::free_port().to_string();
+    let client = support::conform::fixture("chat_client.py");
     let run = conform(&[
         "client",
         "--port",
@@ -160,7 +159,7 @@ fn a_client_with_a_hard_coded_port_gets_its_server_there() {
 #[test]
 fn a_client_that_dies_is_an_error() {
     // Never the default port 8889: someone may be running a server there.
-    let port = harness::free_port().to_string();
+    let port = support::conform::free_port().to_string();
     let run = conform(&[
         "client",
         "--port",

@@ -6,20 +6,20 @@
 //! transcript; `--connect` tells state from before the run apart from the
 //! server's behaviour.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
+mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::{
-    bin, conform, conform_within, fixture, free_port, have_python, python_client, python_server,
-    temp_path, ReferenceServer,
-};
 use serde_json::Value;
+use support::conform::{
+    bin, conform, conform_command, conform_within, fixture, free_port, have_python, python_client,
+    python_server, temp_path,
+};
+use support::{message_sent, token_from_auth_reply, ServerProcess};
 
 /// What a run that must stop before the cases may take.
 const FAIL_FAST: Duration = Duration::from_secs(15);
@@ -153,17 +153,11 @@ impl Live {
     fn start(args: &[&str]) -> Self {
         let json = temp_path(".json");
         let junit = temp_path(".xml");
-        let mut child = Command::new(bin())
-            .arg("conform")
-            .args(args)
+        let mut child = conform_command(args)
             .arg("--json")
             .arg(&json)
             .arg("--junit")
             .arg(&junit)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("start progjar-chat");
         let (tx, lines) = mpsc::channel();
@@ -355,7 +349,7 @@ fn a_servers_print_output_is_in_the_transcript_of_a_failing_case_in_time() {
 }
 
 /// Case ID → verdict of a run.
-fn verdicts_of(run: &harness::Run) -> BTreeMap<String, String> {
+fn verdicts_of(run: &support::conform::Run) -> BTreeMap<String, String> {
     run.verdicts()
 }
 
@@ -363,8 +357,8 @@ fn verdicts_of(run: &harness::Run) -> BTreeMap<String, String> {
 fn spawn_and_connect_agree_on_a_fresh_server() {
     let spawn = format!("{} server --listen 127.0.0.1:{{port}}", bin());
     let spawned = conform(&["server", "--spawn", &spawn]);
-    let server = ReferenceServer::start();
-    let connected = conform(&["server", "--connect", &server.addr]);
+    let server = ServerProcess::builtin();
+    let connected = conform(&["server", "--connect", &server.addr.to_string()]);
     assert_eq!(verdicts_of(&spawned), verdicts_of(&connected), "{}", connected.show());
     assert!(!connected.stdout.contains("before the run"), "{}", connected.show());
     assert!(connected.report().get("history").is_none());
@@ -402,23 +396,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Sends one request on `stream` and reads its reply.
-fn ask(stream: &mut std::net::TcpStream, request: &str) -> String {
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut b = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut b).unwrap(), 1);
-        got.push(b[0]);
-    }
-    String::from_utf8(got).unwrap()
-}
-
-fn token(reply: &str) -> String {
-    let value: Value = serde_json::from_str(reply.trim()).unwrap();
-    value["tokenid"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn connect_explains_state_from_before_the_run_instead_of_charging_a_rule() {
     let spawn = format!("{} server --listen 127.0.0.1:{{port}}", bin());
@@ -427,14 +404,13 @@ fn connect_explains_state_from_before_the_run_instead_of_charging_a_rule() {
 
     // A used server: henderson logged in and never logged out (a client
     // quit with Ctrl-C), and mail waiting for lineker.
-    let server = ReferenceServer::start();
-    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let h = token(&ask(&mut s, "auth henderson surabaya \r\n"));
-    ask(&mut s, &format!("send {h} lineker  left over \r\n"));
+    let server = ServerProcess::builtin();
+    let mut s = server.connect();
+    let h = token_from_auth_reply(&s.ask(b"auth henderson surabaya \r\n"));
+    assert_eq!(s.ask(format!("send {h} lineker  left over \r\n").as_bytes()), message_sent());
     drop(s);
 
-    let used = conform(&["server", "--connect", &server.addr]);
+    let used = conform(&["server", "--connect", &server.addr.to_string()]);
     let out = &used.stdout;
     assert!(out.contains("The server had state from before the run: "), "{}", used.show());
     assert!(out.contains("1 message waiting (1 for lineker)"), "{}", used.show());

@@ -10,8 +10,7 @@
 //! `--sessions` keeps each run short and its result fixed; the figures for
 //! the default budget are in the README.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use harness::{bin, conform_within, have_python, python_server, temp_path, Run};
+use support::conform::{bin, conform_within, have_python, python_server, temp_path, Run};
 
 /// An exploration with shrinking, on a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(240);

@@ -9,17 +9,14 @@
 //! reasoned from the fixture's code and the spec's rules, not copied from
 //! a run: a rule appears here only if the fixture really breaks it.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
-#[path = "fixtures/known_breaks.rs"]
-mod known_breaks;
+mod support;
 
 use std::collections::BTreeMap;
 
 use std::time::Duration;
 
-use harness::{conform_within, have_python, python_client, python_server, Run};
-use known_breaks::Known;
+use support::conform::{conform_within, have_python, python_client, python_server, Run};
+use support::known_breaks::{self, Known};
 
 /// A whole suite against a slow or broken fixture on a loaded 2-core
 /// machine: generous, but bounded.
@@ -116,6 +113,18 @@ fn client(breaks: &[&str], flagged: &[(&str, &str)], blocked: &[(&str, &str)], c
     assert_eq!(run.code, code, "exit code of {breaks:?}\n{}", run.show());
 }
 
+/// The rules flagged in a server with no `logout`: its own, and the parts
+/// of ERR-2 and ERR-3 about `logout` (and, in a server with no `list`
+/// either, about `list`).
+const LACKING_LOGOUT: [(&str, &str); 6] = [
+    ("LOGOUT-1", "NOT-IMPLEMENTED"),
+    ("LOGOUT-2", "NOT-IMPLEMENTED"),
+    ("LOGOUT-3", "NOT-IMPLEMENTED"),
+    ("LOGOUT-4", "NOT-IMPLEMENTED"),
+    ("ERR-2", "NOT-IMPLEMENTED"),
+    ("ERR-3", "NOT-IMPLEMENTED"),
+];
+
 #[test]
 fn a_right_server_is_flagged_nowhere() {
     server_known(&known_breaks::RIGHT_SERVER);
@@ -134,15 +143,6 @@ fn the_course_original_is_graded_on_what_it_has() {
         ("LIST-3", "NOT-IMPLEMENTED"),
         ("LIST-4", "NOT-IMPLEMENTED"),
     ];
-    let lacking_logout = [
-        ("LOGOUT-1", "NOT-IMPLEMENTED"),
-        ("LOGOUT-2", "NOT-IMPLEMENTED"),
-        ("LOGOUT-3", "NOT-IMPLEMENTED"),
-        ("LOGOUT-4", "NOT-IMPLEMENTED"),
-        // The parts of ERR-2 and ERR-3 about `list` and `logout`.
-        ("ERR-2", "NOT-IMPLEMENTED"),
-        ("ERR-3", "NOT-IMPLEMENTED"),
-    ];
     let mut flagged = vec![
         ("TRANS-3", "FAILED"),     // pipelined requests merged
         ("TRANS-6", "FAILED"),     // a request that is not UTF-8 kills the connection
@@ -151,7 +151,7 @@ fn the_course_original_is_graded_on_what_it_has() {
         ("INBOX-4", "NON-STRICT"), // senders in the order first ever seen
     ];
     flagged.extend(lacking_list);
-    flagged.extend(lacking_logout);
+    flagged.extend(LACKING_LOGOUT);
     server(&["course-original"], &flagged, &[], 1);
 }
 
@@ -173,17 +173,9 @@ fn a_logout_with_an_unknown_token_that_ends_every_session_is_named() {
 
 #[test]
 fn a_server_without_logout_is_reported_once_as_not_implemented() {
-    let flagged = [
-        ("LOGOUT-1", "NOT-IMPLEMENTED"),
-        ("LOGOUT-2", "NOT-IMPLEMENTED"),
-        ("LOGOUT-3", "NOT-IMPLEMENTED"),
-        ("LOGOUT-4", "NOT-IMPLEMENTED"),
-        ("ERR-2", "NOT-IMPLEMENTED"),
-        ("ERR-3", "NOT-IMPLEMENTED"),
-        // Their examples observe the effect of a logout.
-        ("LIST-2", "NOT-IMPLEMENTED"),
-        ("LIST-4", "NOT-IMPLEMENTED"),
-    ];
+    let mut flagged = LACKING_LOGOUT.to_vec();
+    // Their examples observe the effect of a logout.
+    flagged.extend([("LIST-2", "NOT-IMPLEMENTED"), ("LIST-4", "NOT-IMPLEMENTED")]);
     server(&["no-logout"], &flagged, &[], 1);
 }
 

@@ -3,13 +3,12 @@
 //! users, and a server with other users gets the same verdicts as with
 //! the built-in ones.
 
-#[path = "fixtures/harness.rs"]
-mod harness;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use harness::{bin, conform_within, have_python, python_server, temp_path, Run};
+use support::conform::{bin, conform_within, have_python, python_server, temp_path, Run};
 
 const CLASS: &str = r#"{"users": [
   {"username": "budi", "name": "Budi Santoso", "password": "rahasia"},

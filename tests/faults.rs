@@ -6,7 +6,7 @@
 //! the server keeps running"), so these tests check what the server does
 //! while it runs and how it stops, not what survives it.
 
-mod server_process;
+mod support;
 
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -14,18 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use server_process::{list_reply, scratch_file, Conn, ServerProcess, EMPTY_INBOX, MESSAGE_SENT};
-
-fn inbox_with(from_user: &str, from: &str, to: &str, texts: &[&str]) -> String {
-    let messages: Vec<String> = texts
-        .iter()
-        .map(|t| format!("{{\"msg_from\": \"{from}\", \"msg_to\": \"{to}\", \"msg\": \"{t}\"}}"))
-        .collect();
-    format!(
-        "{{\"status\": \"OK\", \"messages\": {{\"{from_user}\": [{}]}}}}\r\n\r\n",
-        messages.join(", ")
-    )
-}
+use support::{
+    empty_inbox, inbox_reply, list_reply, message_sent, scratch_file, Conn, ServerProcess,
+};
 
 /// Clients that end in the middle of a request, in every way a client can
 /// end: a close (FIN), a reset (SO_LINGER 0), and a process killed with
@@ -36,7 +27,7 @@ fn a_client_killed_mid_request_has_no_effect() {
     let server = ServerProcess::start(&[], &[]);
     let mut a = server.connect();
     let messi = a.login("messi", "surabaya");
-    assert_eq!(a.ask(format!("send {messi} henderson before\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(a.ask(format!("send {messi} henderson before\r\n").as_bytes()), message_sent());
 
     let partial_send = format!("send {messi} henderson partial");
     let partials: [&[u8]; 4] =
@@ -82,7 +73,7 @@ fn a_client_killed_mid_request_has_no_effect() {
     let henderson = b.login("henderson", "surabaya");
     assert_eq!(
         b.ask(format!("inbox {henderson}\r\n").as_bytes()),
-        inbox_with("messi", "Lionel Messi", "Jordan Henderson", &[" before\\r\\n"]),
+        inbox_reply("messi", "Lionel Messi", "Jordan Henderson", &[" before\r\n"]),
         "the acknowledged message, once, and nothing of the partial requests"
     );
     assert_eq!(
@@ -179,10 +170,10 @@ fn a_client_that_never_reads_is_not_buffered_without_bound() {
     // Everyone else is served as usual.
     let mut other = server.connect();
     let u05 = other.login("u05", "pw");
-    assert_eq!(other.ask(format!("send {u05} u06 hello\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(other.ask(format!("send {u05} u06 hello\r\n").as_bytes()), message_sent());
     assert_eq!(
         other.ask(format!("inbox {}\r\n", tokens[6]).as_bytes()),
-        inbox_with("u05", "User Number 05", "User Number 06", &[" hello\\r\\n"])
+        inbox_reply("u05", "User Number 05", "User Number 06", &[" hello\r\n"])
     );
     assert_eq!(helper.ask(format!("list {}\r\n", tokens[0]).as_bytes()).len(), list_len);
     let requests = written / request.len();
@@ -206,7 +197,7 @@ fn a_client_that_never_reads_is_not_buffered_without_bound() {
 
     // The stuck client goes away; the server notices and still serves.
     drop(stuck);
-    assert_eq!(helper.ask(format!("inbox {}\r\n", tokens[0]).as_bytes()), EMPTY_INBOX);
+    assert_eq!(helper.ask(format!("inbox {}\r\n", tokens[0]).as_bytes()), empty_inbox());
     let (status, _, stderr) = server.terminate();
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
@@ -261,7 +252,7 @@ fn sigterm_under_load_answers_what_is_in_flight_and_exits_0() {
                 for _ in 0..BATCH {
                     match c.try_reply() {
                         Some(reply) => {
-                            if reply != MESSAGE_SENT
+                            if reply != message_sent()
                                 && !reply.starts_with("{\"status\": \"OK\", \"messages\": {")
                             {
                                 record.lock().unwrap().bad_replies.push(reply);
@@ -360,7 +351,7 @@ fn sigint_stops_the_server_like_sigterm() {
     let mut c = server.connect();
     let token = c.login("messi", "surabaya");
     c.send(format!("send {token} messi hi\r\n").as_bytes());
-    assert_eq!(c.reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), message_sent());
     let signalled = Instant::now();
     server.signal("INT");
     let status =

@@ -8,79 +8,38 @@
 //! also when the client closes its side right after its last request.
 //! `tests/limits.rs` checks the bound itself, through the server's memory.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, OnceLock};
+mod support;
+
+use std::io::Write;
+use std::net::Shutdown;
 use std::time::Duration;
 
 use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server;
 use progjar_chat::shared::SharedChat;
-use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
+use support::msg::UNKNOWN_TOKEN;
+use support::{error_reply, logged_out, token_from_auth_reply, InProcessServer};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_LINE: usize = 200;
 
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| server::runtime().expect("a runtime"))
-}
-
 /// A server of its own, holding at most `max_output` bytes of replies per
-/// connection; stopped on drop.
-struct Server {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Server {
-    fn start(max_output: usize) -> Self {
-        let rt = runtime();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let limits =
-            Limits { max_line: MAX_LINE, max_pending_output: max_output, ..Limits::default() };
-        let state = SharedChat::with_limits(UserDirectory::builtin(), limits);
-        let (tx, rx) = oneshot::channel::<()>();
-        rt.spawn(server::run(listener, Arc::new(state), async {
-            let _ = rx.await;
-        }));
-        Self { addr, shutdown: Some(tx) }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+/// connection.
+fn server(max_output: usize) -> InProcessServer {
+    let limits = Limits { max_line: MAX_LINE, max_pending_output: max_output, ..Limits::default() };
+    InProcessServer::start_with_state(SharedChat::with_limits(UserDirectory::builtin(), limits))
 }
 
 /// One request, one reply, on a fresh connection.
-fn ask(server: &Server, request: &str) -> String {
-    let mut stream = server.connect();
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.shutdown(Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
+fn ask(server: &InProcessServer, request: &str) -> String {
+    let mut c = server.connect().with_timeout(TIMEOUT);
+    c.send(request.as_bytes());
+    c.stream.shutdown(Shutdown::Write).unwrap();
+    String::from_utf8(c.read_to_end()).unwrap()
 }
 
-fn login(server: &Server, user: &str) -> String {
-    let reply = ask(server, &format!("auth {user} surabaya\r\n"));
-    let token =
-        reply.strip_prefix("{\"status\": \"OK\", \"tokenid\": \"").and_then(|r| r.get(..36));
-    token.unwrap_or_else(|| panic!("not a login reply: {reply}")).to_string()
+fn login(server: &InProcessServer, user: &str) -> String {
+    token_from_auth_reply(&ask(server, &format!("auth {user} surabaya\r\n")))
 }
 
 /// A deterministic stream of `n` requests over the tokens `M`, `H` and `L`
@@ -120,7 +79,7 @@ fn requests(n: usize) -> Vec<String> {
 /// Sends `requests` (tokens filled in) in writes of random sizes from one
 /// thread, then closes the write side, while this thread reads every reply
 /// to the end; returns them all.
-fn exchange(server: &Server, requests: &[String]) -> Vec<u8> {
+fn exchange(server: &InProcessServer, requests: &[String]) -> Vec<u8> {
     let (m, h, l) = (login(server, "messi"), login(server, "henderson"), login(server, "lineker"));
     let stream: String = requests
         .iter()
@@ -139,8 +98,8 @@ fn exchange(server: &Server, requests: &[String]) -> Vec<u8> {
             fields.join(" ")
         })
         .collect();
-    let mut conn = server.connect();
-    let mut writer = conn.try_clone().unwrap();
+    let mut conn = server.connect().with_timeout(TIMEOUT);
+    let mut writer = conn.stream.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
         let bytes = stream.as_bytes();
         let mut seed = 0x1234_5678_9abc_def1_u64;
@@ -156,8 +115,7 @@ fn exchange(server: &Server, requests: &[String]) -> Vec<u8> {
         }
         writer.shutdown(Shutdown::Write).unwrap();
     });
-    let mut replies = Vec::new();
-    conn.read_to_end(&mut replies).expect("read every reply, then the close");
+    let replies = conn.read_to_end();
     sender.join().unwrap();
     replies
 }
@@ -171,20 +129,17 @@ fn count_replies(replies: &[u8]) -> usize {
 #[test]
 fn every_bound_gives_the_same_replies_in_the_same_order() {
     let requests = requests(20_000);
-    let reference = exchange(&Server::start(usize::MAX), &requests);
+    let reference = exchange(&server(usize::MAX), &requests);
     assert_eq!(count_replies(&reference), requests.len());
     let text = String::from_utf8_lossy(&reference);
     for kind in ["Message Sent", "msg_from", "lineker - Gary Lineker", "Terlalu Panjang"] {
         assert!(text.contains(kind), "no {kind:?} among the replies");
     }
-    assert!(text.ends_with(
-        "{\"status\": \"OK\", \"messages\": \"Anda berhasil logout!\"}\r\n\r\n\
-         {\"status\": \"ERROR\", \"message\": \"Informasi tidak ditemukan\"}\r\n\r\n"
-    ));
+    assert!(text.ends_with(&format!("{}{}", logged_out(), error_reply(UNKNOWN_TOKEN))));
     // 1 byte: one request at a time; the others stop part-way through
     // reads, at different places.
     for max_output in [1, 100, 4096, 64 * 1024] {
-        let replies = exchange(&Server::start(max_output), &requests);
+        let replies = exchange(&server(max_output), &requests);
         assert_eq!(count_replies(&replies), requests.len(), "bound {max_output}");
         if replies != reference {
             let at = replies.iter().zip(&reference).position(|(a, b)| a != b);

@@ -3,18 +3,17 @@
 //! clients are unaffected. Defaults and texts: spec/PROTOCOL.md §12 and
 //! src/protocol/limits.rs.
 
-mod server_process;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use server_process::{
-    error_reply, list_reply, ServerProcess, EMPTY_INBOX, LOGGED_OUT, MESSAGE_SENT,
+use support::msg::{
+    MAILBOX_FULL, RECIPIENT_NOT_FOUND, SERVER_FULL, TOO_LONG, UNKNOWN_TOKEN, WRONG_PASSWORD,
 };
-
-const MAILBOX_FULL: &str = "Inbox Penuh";
-const UNKNOWN_TOKEN: &str = "Informasi tidak ditemukan";
-const SERVER_FULL: &str = "Server Penuh";
-const TOO_LONG: &str = "--Request Terlalu Panjang";
+use support::{
+    binary, empty_inbox, error_reply, inbox_reply, list_reply, logged_out, message_sent,
+    scratch_file, ServerProcess,
+};
 
 fn inbox_texts(reply: &str) -> Vec<String> {
     let value: serde_json::Value = serde_json::from_str(reply.trim_end()).expect("JSON");
@@ -37,26 +36,26 @@ fn a_full_mailbox_refuses_more_mail() {
     let mut c = server.connect();
     let messi = c.login("messi", "surabaya");
     for i in 0..3 {
-        assert_eq!(c.ask(format!("send {messi} lineker m{i}\r\n").as_bytes()), MESSAGE_SENT);
+        assert_eq!(c.ask(format!("send {messi} lineker m{i}\r\n").as_bytes()), message_sent());
     }
     assert_eq!(c.ask(format!("send {messi} lineker m3\r\n").as_bytes()), error_reply(MAILBOX_FULL));
-    assert_eq!(c.ask(format!("send {messi} henderson other\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} henderson other\r\n").as_bytes()), message_sent());
     let mut l = server.connect();
     let lineker = l.login("lineker", "surabaya");
     assert_eq!(
         inbox_texts(&l.ask(format!("inbox {lineker}\r\n").as_bytes())),
         [" m0\r\n", " m1\r\n", " m2\r\n"]
     );
-    assert_eq!(c.ask(format!("send {messi} lineker m4\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker m4\r\n").as_bytes()), message_sent());
     assert_eq!(inbox_texts(&l.ask(format!("inbox {lineker}\r\n").as_bytes())), [" m4\r\n"]);
     // The check comes after the token's and the recipient's.
     for _ in 0..3 {
         c.ask(format!("send {messi} messi x\r\n").as_bytes());
     }
-    assert_eq!(c.ask(b"send bogus messi x\r\n"), error_reply("Informasi tidak ditemukan"));
+    assert_eq!(c.ask(b"send bogus messi x\r\n"), error_reply(UNKNOWN_TOKEN));
     assert_eq!(
         c.ask(format!("send {messi} pogba x\r\n").as_bytes()),
-        error_reply("User Tidak Ditemukan")
+        error_reply(RECIPIENT_NOT_FOUND)
     );
     assert_eq!(c.ask(format!("send {messi} messi x\r\n").as_bytes()), error_reply(MAILBOX_FULL));
 }
@@ -69,7 +68,7 @@ fn a_mailbox_full_of_bytes_refuses_more_mail() {
     let mut c = server.connect();
     let messi = c.login("messi", "surabaya");
     // " 1234567890\r\n" is 13 bytes; " 12345\r\n" is 8.
-    assert_eq!(c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()), message_sent());
     assert_eq!(
         c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()),
         error_reply(MAILBOX_FULL)
@@ -78,14 +77,14 @@ fn a_mailbox_full_of_bytes_refuses_more_mail() {
         c.ask(format!("send {messi} lineker 12345\r\n").as_bytes()),
         error_reply(MAILBOX_FULL)
     );
-    assert_eq!(c.ask(format!("send {messi} lineker 1234\r\n").as_bytes()), MESSAGE_SENT);
-    assert_eq!(c.ask(format!("send {messi} henderson 1234567890\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker 1234\r\n").as_bytes()), message_sent());
+    assert_eq!(c.ask(format!("send {messi} henderson 1234567890\r\n").as_bytes()), message_sent());
     let lineker = c.login("lineker", "surabaya");
     assert_eq!(
         inbox_texts(&c.ask(format!("inbox {lineker}\r\n").as_bytes())),
         [" 1234567890\r\n", " 1234\r\n"]
     );
-    assert_eq!(c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker 1234567890\r\n").as_bytes()), message_sent());
 }
 
 /// `--max-sessions-per-user 2`: the right password always logs in. A
@@ -106,12 +105,12 @@ fn at_the_session_limit_the_least_recently_used_session_gives_way() {
     let third = c.login("messi", "surabaya");
     assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), unknown);
     assert_eq!(c.ask(format!("logout {first}\r\n").as_bytes()), unknown);
-    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
-    assert_eq!(c.ask(format!("inbox {third}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), empty_inbox());
+    assert_eq!(c.ask(format!("inbox {third}\r\n").as_bytes()), empty_inbox());
     // From another connection too, and with a `send` as the use.
     let mut other = server.connect();
     assert_eq!(other.ask(format!("send {first} lineker x\r\n").as_bytes()), unknown);
-    assert_eq!(other.ask(format!("send {second} lineker x\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(other.ask(format!("send {second} lineker x\r\n").as_bytes()), message_sent());
     // `second` was used after `third`: a fourth login ends `third`.
     let fourth = c.login("messi", "surabaya");
     assert_eq!(c.ask(format!("list {third}\r\n").as_bytes()), unknown);
@@ -122,21 +121,52 @@ fn at_the_session_limit_the_least_recently_used_session_gives_way() {
     // Now `fourth` is the least recently used (opened, never named).
     let fifth = c.login("messi", "surabaya");
     assert_eq!(c.ask(format!("inbox {fourth}\r\n").as_bytes()), unknown);
-    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
-    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), empty_inbox());
+    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), empty_inbox());
     // A wrong password is still a wrong password, and ends nothing.
-    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply("Password Salah"));
-    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply(WRONG_PASSWORD));
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), empty_inbox());
     // henderson's session is untouched by messi's.
-    assert_eq!(c.ask(format!("inbox {henderson}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {henderson}\r\n").as_bytes()), empty_inbox());
     // A logout makes room: the next login ends nothing.
-    assert_eq!(c.ask(format!("logout {second}\r\n").as_bytes()), LOGGED_OUT);
+    assert_eq!(c.ask(format!("logout {second}\r\n").as_bytes()), logged_out());
     let sixth = c.login("messi", "surabaya");
-    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), EMPTY_INBOX);
-    assert_eq!(c.ask(format!("inbox {sixth}\r\n").as_bytes()), EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {fifth}\r\n").as_bytes()), empty_inbox());
+    assert_eq!(c.ask(format!("inbox {sixth}\r\n").as_bytes()), empty_inbox());
     // The one message sent went to lineker, once.
     let lineker = c.login("lineker", "surabaya");
     assert_eq!(inbox_texts(&c.ask(format!("inbox {lineker}\r\n").as_bytes())), [" x\r\n"]);
+}
+
+/// `--max-sessions-per-user 0` is accepted and acts as 1 (the rule of §12
+/// read literally, and `open_session` in src/protocol/chat.rs: the new
+/// session opens even once the user has none left to give way): every login
+/// succeeds and ends that user's previous session, so each user holds only
+/// the newest one; other users are untouched, and a user with no session
+/// still logs in. Guards the loop that makes sessions give way: if it did
+/// not stop once the user had none left, the first login would never be
+/// answered.
+#[test]
+fn a_session_limit_of_0_keeps_only_the_newest_session_of_each_user() {
+    let server = ServerProcess::start(&["--max-sessions-per-user", "0"], &[]);
+    let mut c = server.connect();
+    let unknown = error_reply(UNKNOWN_TOKEN);
+    let first = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), empty_inbox());
+    let henderson = c.login("henderson", "surabaya");
+    let second = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("send {second} lineker x\r\n").as_bytes()), message_sent());
+    assert_eq!(
+        c.ask(format!("list {henderson}\r\n").as_bytes()),
+        list_reply(&["henderson - Jordan Henderson", "messi - Lionel Messi"])
+    );
+    // After a logout messi has no session, and still logs in.
+    assert_eq!(c.ask(format!("logout {second}\r\n").as_bytes()), logged_out());
+    let third = c.login("messi", "surabaya");
+    assert_eq!(c.ask(format!("inbox {third}\r\n").as_bytes()), empty_inbox());
+    assert_eq!(c.ask(format!("inbox {second}\r\n").as_bytes()), unknown);
+    assert_eq!(c.ask(format!("inbox {henderson}\r\n").as_bytes()), empty_inbox());
 }
 
 /// The default session limit (1000) locks no one out either: 1001 logins
@@ -148,7 +178,7 @@ fn a_thousand_and_one_logins_all_succeed() {
     let tokens: Vec<String> = (0..1001).map(|_| c.login("lineker", "surabaya")).collect();
     assert_eq!(c.ask(format!("inbox {}\r\n", tokens[0]).as_bytes()), error_reply(UNKNOWN_TOKEN));
     for token in [&tokens[1], &tokens[500], &tokens[1000]] {
-        assert_eq!(c.ask(format!("inbox {token}\r\n").as_bytes()), EMPTY_INBOX);
+        assert_eq!(c.ask(format!("inbox {token}\r\n").as_bytes()), empty_inbox());
     }
 }
 
@@ -191,7 +221,7 @@ fn the_replies_held_for_a_client_that_does_not_read_are_bounded() {
     const USERS: usize = 1000;
     const REQUESTS: usize = 2000;
     const SEND_EVERY: usize = 50;
-    let users = server_process::scratch_file("limits", "users-1000.json", &many_users(USERS));
+    let users = scratch_file("limits", "users-1000.json", &many_users(USERS));
     let server = ServerProcess::start(&["--users", users.to_str().unwrap()], &[]);
     let mut helper = server.connect();
     let tokens: Vec<String> = (0..USERS).map(|i| helper.login(&format!("u{i:04}"), "pw")).collect();
@@ -204,9 +234,10 @@ fn the_replies_held_for_a_client_that_does_not_read_are_bounded() {
             _ => format!("list {}\r\n", tokens[0]),
         })
         .collect();
+    let sent = message_sent();
     let expected: Vec<&[u8]> = requests
         .iter()
-        .map(|r| if r.starts_with("send") { MESSAGE_SENT.as_bytes() } else { list.as_bytes() })
+        .map(|r| if r.starts_with("send") { sent.as_bytes() } else { list.as_bytes() })
         .collect();
     let flood = requests.concat();
     assert!(flood.len() > 64 * 1024, "more than one read of requests");
@@ -278,7 +309,7 @@ fn connections_over_the_limit_get_server_full_and_are_closed() {
     let mut third = server.connect();
     assert_eq!(third.reply(), error_reply(SERVER_FULL));
     assert_eq!(third.read_to_end(), b"", "closed after the one reply");
-    assert_eq!(a.ask(format!("send {messi} henderson hi\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(a.ask(format!("send {messi} henderson hi\r\n").as_bytes()), message_sent());
     drop(b);
     // The closed connection's slot comes back as soon as the server sees
     // the close.
@@ -297,8 +328,7 @@ fn connections_over_the_limit_get_server_full_and_are_closed() {
     let henderson = c.login("henderson", "surabaya");
     assert_eq!(
         c.ask(format!("inbox {henderson}\r\n").as_bytes()),
-        "{\"status\": \"OK\", \"messages\": {\"messi\": [{\"msg_from\": \"Lionel Messi\", \
-         \"msg_to\": \"Jordan Henderson\", \"msg\": \" hi\\r\\n\"}]}}\r\n\r\n"
+        inbox_reply("messi", "Lionel Messi", "Jordan Henderson", &[" hi\r\n"])
     );
 }
 
@@ -324,7 +354,7 @@ fn idle_connections_are_closed() {
     let mut busy = server.connect();
     let talking = Instant::now();
     while talking.elapsed() < Duration::from_millis(1200) {
-        assert_eq!(busy.ask(format!("inbox {token}\r\n").as_bytes()), EMPTY_INBOX);
+        assert_eq!(busy.ask(format!("inbox {token}\r\n").as_bytes()), empty_inbox());
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(idle.read_to_end(), b"", "an idle connection is closed without a reply");
@@ -352,7 +382,7 @@ fn an_over_long_line_is_refused_and_the_connection_resynchronised() {
     let token = other.login("lineker", "surabaya");
     c.send(format!("send {token} lineker {}", "x".repeat(200)).as_bytes());
     assert_eq!(c.reply(), error_reply(TOO_LONG));
-    assert_eq!(other.ask(format!("send {token} lineker short\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(other.ask(format!("send {token} lineker short\r\n").as_bytes()), message_sent());
     c.send(format!("{}\r\nlist {token}\r\n", "y".repeat(100)).as_bytes());
     assert_eq!(c.reply(), list_reply(&["lineker - Gary Lineker"]));
     assert_eq!(inbox_texts(&other.ask(format!("inbox {token}\r\n").as_bytes())), [" short\r\n"]);
@@ -367,7 +397,7 @@ fn bad_limit_values_are_usage_errors() {
         ["--max-connections", "-1"],
         ["--max-pending", "many"],
     ] {
-        let output = std::process::Command::new(server_process::binary())
+        let output = std::process::Command::new(binary())
             .args(["server", "--listen", "127.0.0.1:0"])
             .args(args)
             .output()
@@ -389,7 +419,7 @@ fn a_tiny_output_limit_still_answers_everything_in_order() {
         (0..200).map(|i| format!("send {token} messi m{i}\r\ninbox {token}\r\n")).collect();
     c.send(requests.as_bytes());
     for i in 0..200 {
-        assert_eq!(c.reply(), MESSAGE_SENT, "reply to send {i}");
+        assert_eq!(c.reply(), message_sent(), "reply to send {i}");
         let inbox = c.reply();
         assert!(inbox.contains(&format!("\"msg\": \" m{i}\\r\\n\"")), "inbox {i}: {inbox}");
     }

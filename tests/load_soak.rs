@@ -29,12 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use progjar_chat::protocol::frame::{find_reply_end, REPLY_TERMINATOR as TERMINATOR};
+use progjar_chat::protocol::frame::REPLY_TERMINATOR as TERMINATOR;
 use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::{Password, User, UserDirectory};
-use support::{token_from_auth_reply, InProcessServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{message_sent, AsyncConn, InProcessServer};
+use tokio::io::AsyncWriteExt;
 
 const USERS: usize = 20;
 const SENDERS: usize = 200;
@@ -42,7 +41,6 @@ const MESSAGES_PER_SENDER: usize = 500;
 const PIPELINE: usize = 50;
 const PASSWORD: &str = "pw";
 
-const MESSAGE_SENT: &str = support::MESSAGE_SENT;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn username(i: usize) -> String {
@@ -64,42 +62,6 @@ fn directory() -> UserDirectory {
             .collect(),
     )
     .expect("a valid directory")
-}
-
-/// A raw connection that reads replies in bulk.
-struct Conn {
-    stream: TcpStream,
-    pending: Vec<u8>,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Self { stream, pending: Vec::new(), buf: vec![0; 64 * 1024] }
-    }
-
-    async fn reply(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(end) = find_reply_end(&self.pending, 0, 0) {
-                let rest = self.pending.split_off(end);
-                return std::mem::replace(&mut self.pending, rest);
-            }
-            let n = tokio::time::timeout(REPLY_TIMEOUT, self.stream.read(&mut self.buf))
-                .await
-                .expect("a reply within the timeout")
-                .expect("read");
-            assert!(n > 0, "the server closed a connection under load");
-            self.pending.extend_from_slice(&self.buf[..n]);
-        }
-    }
-
-    async fn login(&mut self, user: usize) -> String {
-        let request = format!("auth {} {PASSWORD}\r\n", username(user));
-        self.stream.write_all(request.as_bytes()).await.expect("write");
-        token_from_auth_reply(&String::from_utf8(self.reply().await).unwrap())
-    }
 }
 
 /// A small deterministic generator, so that a failure can be replayed.
@@ -125,11 +87,12 @@ struct Sent {
 
 async fn sender(addr: SocketAddr, client: usize, messages: usize) -> Sent {
     let user = client % USERS;
-    let mut conn = Conn::connect(addr).await;
-    let token = conn.login(user).await;
+    let mut conn = AsyncConn::connect(addr).await.with_timeout(REPLY_TIMEOUT);
+    let token = conn.login(&username(user), PASSWORD).await;
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15 ^ ((client as u64 + 1) * 0x2545_f491));
     let to: Vec<usize> = (0..messages).map(|_| random.below(USERS)).collect();
     let mut acked = Vec::with_capacity(messages);
+    let message_sent = message_sent();
     let mut batch = Vec::new();
     for start in (0..messages).step_by(PIPELINE) {
         let end = (start + PIPELINE).min(messages);
@@ -140,10 +103,10 @@ async fn sender(addr: SocketAddr, client: usize, messages: usize) -> Sent {
         }
         conn.stream.write_all(&batch).await.expect("write a batch");
         for _ in start..end {
-            let reply = conn.reply().await;
+            let reply = conn.reply_bytes().await;
             // Only `Message Sent` acknowledges; any error reply (a full
             // mailbox, say) means the message must not be delivered.
-            acked.push(reply == MESSAGE_SENT.as_bytes());
+            acked.push(reply == message_sent.as_bytes());
         }
     }
     Sent { client, user, to, acked }
@@ -160,8 +123,8 @@ struct Taken {
 /// Takes `user`'s inbox until `done` is set and one more `inbox` after it
 /// comes back empty. Returns the messages in the order they were taken.
 async fn drainer(addr: SocketAddr, user: usize, done: Arc<AtomicBool>) -> (Vec<Taken>, usize) {
-    let mut conn = Conn::connect(addr).await;
-    let token = conn.login(user).await;
+    let mut conn = AsyncConn::connect(addr).await.with_timeout(REPLY_TIMEOUT);
+    let token = conn.login(&username(user), PASSWORD).await;
     let request = format!("inbox {token}\r\n");
     let mut taken = Vec::new();
     let mut inboxes = 0;
@@ -170,7 +133,7 @@ async fn drainer(addr: SocketAddr, user: usize, done: Arc<AtomicBool>) -> (Vec<T
         // done means nothing more can come.
         let finished = done.load(Ordering::Acquire);
         conn.stream.write_all(request.as_bytes()).await.expect("write");
-        let reply = conn.reply().await;
+        let reply = conn.reply_bytes().await;
         inboxes += 1;
         let body = reply.strip_suffix(TERMINATOR).expect("terminator");
         let value: serde_json::Value = serde_json::from_slice(body).expect("inbox JSON");
@@ -207,7 +170,7 @@ fn every_acknowledged_message_is_delivered_once_in_order() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let server = InProcessServer::start_with(directory(), Limits::default()).await;
+        let server = InProcessServer::start_with(directory(), Limits::default());
         let addr = server.addr;
         let started = Instant::now();
         let done = Arc::new(AtomicBool::new(false));

@@ -48,6 +48,21 @@ fn ask(chat: &SharedChat, line: &str, tokens: &mut ThreadTokens) -> Value {
     serde_json::from_slice(json).expect("a reply is JSON")
 }
 
+/// Requests handled as one batch (`SharedChat::batch`), their replies
+/// parsed in order.
+fn ask_batch(chat: &SharedChat, lines: &[String], tokens: &mut ThreadTokens) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut batch = chat.batch();
+    for line in lines {
+        batch.handle_line(format!("{line}\r\n").as_bytes(), tokens, &mut out);
+    }
+    drop(batch);
+    out.split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{"))
+        .map(|l| serde_json::from_slice(l.strip_suffix(b"\r").unwrap_or(l)).expect("JSON"))
+        .collect()
+}
+
 fn ok(reply: &Value) -> bool {
     reply["status"] == "OK"
 }
@@ -55,6 +70,15 @@ fn ok(reply: &Value) -> bool {
 fn login(chat: &SharedChat, user: &str, tokens: &mut ThreadTokens) -> String {
     let reply = ask(chat, &format!("auth {user} surabaya"), tokens);
     reply["tokenid"].as_str().expect("auth succeeds").to_string()
+}
+
+/// A fresh chat with `users` logged in by the main thread: the chat, the
+/// main thread's token supply, and the users' tokens in order.
+fn logged_in<const N: usize>(users: [&str; N]) -> (Arc<SharedChat>, ThreadTokens, [String; N]) {
+    let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
+    let mut main_tokens = tokens(0);
+    let tokens = users.map(|user| login(&chat, user, &mut main_tokens));
+    (chat, main_tokens, tokens)
 }
 
 /// The texts an inbox reply delivered from `sender`, in order.
@@ -97,10 +121,7 @@ fn explore(name: &str, f: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn no_message_is_lost_or_delivered_twice() {
     explore("send vs inbox", || {
-        let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let mut main_tokens = tokens(0);
-        let messi = login(&chat, "messi", &mut main_tokens);
-        let henderson = login(&chat, "henderson", &mut main_tokens);
+        let (chat, mut main_tokens, [messi, henderson]) = logged_in(["messi", "henderson"]);
 
         let sender = {
             let chat = Arc::clone(&chat);
@@ -142,10 +163,7 @@ fn no_message_is_lost_or_delivered_twice() {
 #[test]
 fn two_readers_never_get_the_same_message() {
     explore("two inboxes vs send", || {
-        let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let mut main_tokens = tokens(0);
-        let messi = login(&chat, "messi", &mut main_tokens);
-        let lineker_a = login(&chat, "lineker", &mut main_tokens);
+        let (chat, mut main_tokens, [messi, lineker_a]) = logged_in(["messi", "lineker"]);
         let lineker_b = login(&chat, "lineker", &mut main_tokens);
         assert!(ok(&ask(&chat, &format!("send {messi} lineker first"), &mut main_tokens)));
 
@@ -191,10 +209,7 @@ fn two_readers_never_get_the_same_message() {
 #[test]
 fn no_request_is_authorised_after_its_logout() {
     explore("logout vs send/list", || {
-        let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let mut main_tokens = tokens(0);
-        let lineker = login(&chat, "lineker", &mut main_tokens);
-        let messi = login(&chat, "messi", &mut main_tokens);
+        let (chat, mut main_tokens, [lineker, messi]) = logged_in(["lineker", "messi"]);
         let logged_out = Arc::new(AtomicBool::new(false));
 
         let quitter = {
@@ -240,10 +255,7 @@ fn no_request_is_authorised_after_its_logout() {
 #[test]
 fn three_threads_send_read_and_relogin() {
     explore("send vs inbox vs logout+auth", || {
-        let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let mut main_tokens = tokens(0);
-        let messi = login(&chat, "messi", &mut main_tokens);
-        let henderson = login(&chat, "henderson", &mut main_tokens);
+        let (chat, mut main_tokens, [messi, henderson]) = logged_in(["messi", "henderson"]);
         let logged_out = Arc::new(AtomicBool::new(false));
 
         let sender = {
@@ -309,10 +321,7 @@ fn three_threads_send_read_and_relogin() {
 #[test]
 fn batches_keep_each_request_atomic() {
     explore("batch vs batch", || {
-        let chat = Arc::new(SharedChat::new(UserDirectory::builtin()));
-        let mut main_tokens = tokens(0);
-        let messi = login(&chat, "messi", &mut main_tokens);
-        let henderson = login(&chat, "henderson", &mut main_tokens);
+        let (chat, mut main_tokens, [messi, henderson]) = logged_in(["messi", "henderson"]);
         let mut expected = Vec::new();
         for n in 0..20 {
             assert!(ok(&ask(&chat, &format!("send {messi} henderson {n}"), &mut main_tokens)));
@@ -323,23 +332,12 @@ fn batches_keep_each_request_atomic() {
             let (chat, messi) = (Arc::clone(&chat), messi.clone());
             thread::spawn(move || {
                 let mut t = tokens(1);
-                let mut out = Vec::new();
-                let mut batch = chat.batch();
-                for line in [
-                    format!("send {messi} henderson late\r\n"),
-                    format!("logout {messi}\r\n"),
-                    format!("send {messi} henderson refused\r\n"),
-                ] {
-                    batch.handle_line(line.as_bytes(), &mut t, &mut out);
-                }
-                drop(batch);
-                let replies: Vec<Value> = out
-                    .split(|&b| b == b'\n')
-                    .filter(|l| l.starts_with(b"{"))
-                    .map(|l| {
-                        serde_json::from_slice(l.strip_suffix(b"\r").unwrap_or(l)).expect("JSON")
-                    })
-                    .collect();
+                let lines = [
+                    format!("send {messi} henderson late"),
+                    format!("logout {messi}"),
+                    format!("send {messi} henderson refused"),
+                ];
+                let replies = ask_batch(&chat, &lines, &mut t);
                 assert_eq!(replies.iter().map(ok).collect::<Vec<_>>(), [true, true, false]);
             })
         };
@@ -347,23 +345,12 @@ fn batches_keep_each_request_atomic() {
             let (chat, henderson) = (Arc::clone(&chat), henderson.clone());
             thread::spawn(move || {
                 let mut t = tokens(2);
-                let mut out = Vec::new();
-                let mut batch = chat.batch();
-                for line in [
-                    format!("inbox {henderson}\r\n"),
-                    "auth henderson surabaya\r\n".to_string(),
-                    format!("inbox {henderson}\r\n"),
-                ] {
-                    batch.handle_line(line.as_bytes(), &mut t, &mut out);
-                }
-                drop(batch);
-                let replies: Vec<Value> = out
-                    .split(|&b| b == b'\n')
-                    .filter(|l| l.starts_with(b"{"))
-                    .map(|l| {
-                        serde_json::from_slice(l.strip_suffix(b"\r").unwrap_or(l)).expect("JSON")
-                    })
-                    .collect();
+                let lines = [
+                    format!("inbox {henderson}"),
+                    "auth henderson surabaya".to_string(),
+                    format!("inbox {henderson}"),
+                ];
+                let replies = ask_batch(&chat, &lines, &mut t);
                 assert_eq!(replies.len(), 3);
                 let mut got = texts_from(&replies[0], "messi");
                 got.extend(texts_from(&replies[2], "messi"));

@@ -15,16 +15,17 @@
 //! - listening beyond loopback prints a warning that the protocol is
 //!   plaintext.
 
-mod server_process;
+mod support;
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use progjar_chat::protocol::users::{hash_password, UserDirectory};
-use server_process::{
-    binary, error_reply, list_reply, scratch_file, token_from_auth_reply, ServerProcess,
-    MESSAGE_SENT,
+use support::msg::{UNKNOWN_COMMAND, UNKNOWN_TOKEN, USER_NOT_FOUND, WRONG_PASSWORD};
+use support::{
+    binary, error_reply, list_reply, logged_out, message_sent, scratch_file, token_from_auth_reply,
+    ServerProcess,
 };
 
 const PLAIN_SECRET: &str = "Pl41n-s3cret-pw";
@@ -85,29 +86,23 @@ fn no_password_or_token_reaches_the_logs_at_trace() {
     for guess in WRONG_GUESSES {
         assert_eq!(
             c.ask(format!("auth alice {guess}\r\n").as_bytes()),
-            error_reply("Password Salah")
+            error_reply(WRONG_PASSWORD)
         );
-        assert_eq!(
-            c.ask(format!("auth bob {guess}\r\n").as_bytes()),
-            error_reply("Password Salah")
-        );
+        assert_eq!(c.ask(format!("auth bob {guess}\r\n").as_bytes()), error_reply(WRONG_PASSWORD));
     }
     // The other user's password, the hash itself, and passwords in the
     // wrong fields.
     assert_eq!(
         c.ask(format!("auth bob {PLAIN_SECRET}\r\n").as_bytes()),
-        error_reply("Password Salah")
+        error_reply(WRONG_PASSWORD)
     );
-    assert_eq!(c.ask(format!("auth bob {hash}\r\n").as_bytes()), error_reply("Password Salah"));
+    assert_eq!(c.ask(format!("auth bob {hash}\r\n").as_bytes()), error_reply(WRONG_PASSWORD));
     assert_eq!(
         c.ask(format!("auth {PLAIN_SECRET} {PLAIN_SECRET}\r\n").as_bytes()),
-        error_reply("User Tidak Ada")
+        error_reply(USER_NOT_FOUND)
     );
-    assert_eq!(
-        c.ask(format!("inbox {HASHED_SECRET}\r\n").as_bytes()),
-        error_reply("Informasi tidak ditemukan")
-    );
-    assert_eq!(c.ask(format!("send {alice} bob {PLAIN_SECRET}\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("inbox {HASHED_SECRET}\r\n").as_bytes()), error_reply(UNKNOWN_TOKEN));
+    assert_eq!(c.ask(format!("send {alice} bob {PLAIN_SECRET}\r\n").as_bytes()), message_sent());
     let inbox = c.ask(format!("inbox {bob}\r\n").as_bytes());
     assert!(inbox.contains(PLAIN_SECRET), "the message itself is delivered");
     // Pipelined, over a second connection, and logged out again.
@@ -121,7 +116,7 @@ fn no_password_or_token_reaches_the_logs_at_trace() {
     d.reply();
     tokens.extend([bob2.clone(), alice2.clone()]);
     for token in [&alice, &bob, &bob2, &alice2] {
-        assert_eq!(d.ask(format!("logout {token}\r\n").as_bytes()), server_process::LOGGED_OUT);
+        assert_eq!(d.ask(format!("logout {token}\r\n").as_bytes()), logged_out());
     }
     drop((c, d));
 
@@ -219,7 +214,7 @@ fn a_hashed_password_from_the_binary_logs_in() {
     for wrong in [PLAIN_SECRET, &hash, "H4shed-s3cret-p"] {
         assert_eq!(
             c.ask(format!("auth bob {wrong}\r\n").as_bytes()),
-            error_reply("Password Salah"),
+            error_reply(WRONG_PASSWORD),
             "{wrong}"
         );
     }
@@ -228,7 +223,7 @@ fn a_hashed_password_from_the_binary_logs_in() {
         c.ask(format!("list {bob}\r\n").as_bytes()),
         list_reply(&["bob - Bob Hashed", "alice - Alice Plain"])
     );
-    assert_eq!(c.ask(format!("send {alice} bob hi\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {alice} bob hi\r\n").as_bytes()), message_sent());
     drop(c);
     let (status, _, stderr) = server.terminate();
     assert_eq!(status.code(), Some(0), "{stderr}");
@@ -298,7 +293,7 @@ fn list_never_returns_tokens_passwords_or_mail() {
         (&messi2, "lineker", "also-for-lineker"),
     ];
     for (from, to, text) in mail {
-        assert_eq!(c.ask(format!("send {from} {to} {text}\r\n").as_bytes()), MESSAGE_SENT);
+        assert_eq!(c.ask(format!("send {from} {to} {text}\r\n").as_bytes()), message_sent());
     }
     let want = list_reply(&[
         "messi - Lionel Messi",
@@ -362,7 +357,7 @@ fn listening_beyond_loopback_warns_that_the_protocol_is_plaintext() {
         wide.first_line
     );
     let mut c = wide.connect();
-    assert_eq!(c.ask(b"foo\r\n"), error_reply("**Protocol Tidak Benar"));
+    assert_eq!(c.ask(b"foo\r\n"), error_reply(UNKNOWN_COMMAND));
     drop(c);
     let (status, _, stderr) = wide.terminate();
     assert_eq!(status.code(), Some(0), "{stderr}");

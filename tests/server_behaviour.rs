@@ -9,19 +9,23 @@
 
 mod support;
 
-mod server_process;
-
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use server_process::{binary, list_reply, ServerProcess, LISTENING, MESSAGE_SENT};
-use support::{assert_uuid4, error_reply, token_from_auth_reply, TIMEOUT};
+use support::msg::{
+    MISSING_FIELDS, NOT_UTF8, RECIPIENT_NOT_FOUND, TOO_LONG, UNKNOWN_COMMAND, UNKNOWN_TOKEN,
+    USER_NOT_FOUND, WRONG_PASSWORD,
+};
+use support::{
+    assert_uuid4, binary, error_reply, inbox_reply, list_reply, logged_out, message_sent,
+    token_from_auth_reply, ServerProcess, LISTENING, TIMEOUT,
+};
 
 /// A file under cargo's per-test scratch directory.
 fn scratch_file(name: &str, contents: &str) -> PathBuf {
-    server_process::scratch_file("server_behaviour", name, contents)
+    support::scratch_file("server_behaviour", name, contents)
 }
 
 fn run_expecting_exit(args: &[&str]) -> (ExitStatus, String, String) {
@@ -77,7 +81,7 @@ fn listen_port_zero_prints_the_bound_address_first() {
     assert_ne!(server.addr.port(), 0);
     assert_eq!(server.first_line, format!("{LISTENING}{}\n", server.addr));
     let mut c = server.connect();
-    assert_eq!(c.ask(b"foo\r\n"), error_reply("**Protocol Tidak Benar"));
+    assert_eq!(c.ask(b"foo\r\n"), error_reply(UNKNOWN_COMMAND));
 }
 
 /// Without `--users`, the original's three users log in with `surabaya`.
@@ -88,8 +92,8 @@ fn default_users_work() {
     let messi = c.login("messi", "surabaya");
     c.login("henderson", "surabaya");
     c.login("lineker", "surabaya");
-    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply("Password Salah"));
-    assert_eq!(c.ask(b"auth pogba surabaya\r\n"), error_reply("User Tidak Ada"));
+    assert_eq!(c.ask(b"auth messi jakarta\r\n"), error_reply(WRONG_PASSWORD));
+    assert_eq!(c.ask(b"auth pogba surabaya\r\n"), error_reply(USER_NOT_FOUND));
     assert_eq!(
         c.ask(format!("list {messi}\r\n").as_bytes()),
         list_reply(&[
@@ -111,23 +115,22 @@ fn users_file_replaces_the_builtin_users() {
     );
     let server = ServerProcess::start(&["--users", path.to_str().unwrap()], &[]);
     let mut c = server.connect();
-    assert_eq!(c.ask(b"auth messi surabaya\r\n"), error_reply("User Tidak Ada"));
-    assert_eq!(c.ask(b"auth a surabaya\r\n"), error_reply("Password Salah"));
+    assert_eq!(c.ask(b"auth messi surabaya\r\n"), error_reply(USER_NOT_FOUND));
+    assert_eq!(c.ask(b"auth a surabaya\r\n"), error_reply(WRONG_PASSWORD));
     let a = c.login("a", "x");
     let zed = c.login("zed", "y");
     assert_eq!(
         c.ask(format!("list {a}\r\n").as_bytes()),
-        list_reply(&["a - A B", "zed - Zed \\u00c9\\u00e9"])
+        list_reply(&["a - A B", "zed - Zed \u{c9}\u{e9}"])
     );
     assert_eq!(
         c.ask(format!("send {a} messi hi\r\n").as_bytes()),
-        error_reply("User Tidak Ditemukan")
+        error_reply(RECIPIENT_NOT_FOUND)
     );
-    assert_eq!(c.ask(format!("send {a} zed hi\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {a} zed hi\r\n").as_bytes()), message_sent());
     assert_eq!(
         c.ask(format!("inbox {zed}\r\n").as_bytes()),
-        "{\"status\": \"OK\", \"messages\": {\"a\": [{\"msg_from\": \"A B\", \
-         \"msg_to\": \"Zed \\u00c9\\u00e9\", \"msg\": \" hi\\r\\n\"}]}}\r\n\r\n"
+        inbox_reply("a", "A B", "Zed \u{c9}\u{e9}", &[" hi\r\n"])
     );
 }
 
@@ -187,16 +190,13 @@ fn pipelined_requests_in_one_write_are_answered_in_order() {
     assert_eq!(
         replies,
         vec![
-            MESSAGE_SENT.to_string(),
-            MESSAGE_SENT.to_string(),
-            "{\"status\": \"OK\", \"messages\": {\"messi\": [\
-             {\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \" one\\r\\n\"}, \
-             {\"msg_from\": \"Lionel Messi\", \"msg_to\": \"Gary Lineker\", \"msg\": \" two\\r\\n\"}]}}\r\n\r\n"
-                .to_string(),
+            message_sent(),
+            message_sent(),
+            inbox_reply("messi", "Lionel Messi", "Gary Lineker", &[" one\r\n", " two\r\n"]),
             list_reply(&["messi - Lionel Messi", "lineker - Gary Lineker"]),
-            error_reply("**Protocol Tidak Benar"),
-            support::LOGGED_OUT.to_string(),
-            error_reply("Informasi tidak ditemukan"),
+            error_reply(UNKNOWN_COMMAND),
+            logged_out(),
+            error_reply(UNKNOWN_TOKEN),
         ]
     );
     assert!(c.pending.is_empty(), "no extra replies");
@@ -215,11 +215,10 @@ fn one_request_over_many_writes_is_answered_once() {
         c.send(&[*byte]);
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(c.reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), message_sent());
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()),
-        "{\"status\": \"OK\", \"messages\": {\"henderson\": [{\"msg_from\": \"Jordan Henderson\", \
-         \"msg_to\": \"Jordan Henderson\", \"msg\": \" h\\u00e9llo w\\u00f6rld\\r\\n\"}]}}\r\n\r\n"
+        inbox_reply("henderson", "Jordan Henderson", "Jordan Henderson", &[" héllo wörld\r\n"])
     );
 }
 
@@ -234,15 +233,15 @@ fn error_replies_never_close_the_connection() {
     let good_reply = list_reply(&["messi - Lionel Messi"]);
     let long_line = format!("send {token} messi {}\r\n", "x".repeat(100));
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (b"auth pogba surabaya\r\n".to_vec(), "User Tidak Ada"),
-        (b"auth messi jakarta\r\n".to_vec(), "Password Salah"),
-        (b"auth messi\r\n".to_vec(), "--Protocol Tidak Benar"),
-        (b"FOO\r\n".to_vec(), "**Protocol Tidak Benar"),
-        (b"\r\n".to_vec(), "**Protocol Tidak Benar"),
-        (format!("send {token} pogba hi\r\n").into_bytes(), "User Tidak Ditemukan"),
-        (b"inbox bogus\r\n".to_vec(), "Informasi tidak ditemukan"),
-        (b"send \xff\xfe x\r\n".to_vec(), "--Request Bukan UTF-8"),
-        (long_line.into_bytes(), "--Request Terlalu Panjang"),
+        (b"auth pogba surabaya\r\n".to_vec(), USER_NOT_FOUND),
+        (b"auth messi jakarta\r\n".to_vec(), WRONG_PASSWORD),
+        (b"auth messi\r\n".to_vec(), MISSING_FIELDS),
+        (b"FOO\r\n".to_vec(), UNKNOWN_COMMAND),
+        (b"\r\n".to_vec(), UNKNOWN_COMMAND),
+        (format!("send {token} pogba hi\r\n").into_bytes(), RECIPIENT_NOT_FOUND),
+        (b"inbox bogus\r\n".to_vec(), UNKNOWN_TOKEN),
+        (b"send \xff\xfe x\r\n".to_vec(), NOT_UTF8),
+        (long_line.into_bytes(), TOO_LONG),
     ];
     for (bad, message) in cases {
         assert_eq!(c.ask(&bad), error_reply(message), "{:?}", String::from_utf8_lossy(&bad));
@@ -258,7 +257,7 @@ fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
     let server = ServerProcess::start(&[], &[]);
     let mut c = server.connect();
     // An overlong encoding of `/`.
-    assert_eq!(c.ask(b"\xc0\xaf\r\n"), error_reply("--Request Bukan UTF-8"));
+    assert_eq!(c.ask(b"\xc0\xaf\r\n"), error_reply(NOT_UTF8));
     let token = c.login("lineker", "surabaya");
     let list = list_reply(&["lineker - Gary Lineker"]);
     // A lone surrogate encoded in bytes, between two good requests.
@@ -267,7 +266,7 @@ fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
     batch.extend_from_slice(format!("list {token}\r\n").as_bytes());
     c.send(&batch);
     assert_eq!(c.reply(), list);
-    assert_eq!(c.reply(), error_reply("--Request Bukan UTF-8"));
+    assert_eq!(c.reply(), error_reply(NOT_UTF8));
     assert_eq!(c.reply(), list);
     // `é` = C3 A9 split between writes is valid once whole.
     c.send(format!("send {token} lineker ").as_bytes());
@@ -275,11 +274,10 @@ fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
     c.send(b"\xc3");
     std::thread::sleep(Duration::from_millis(5));
     c.send(b"\xa9\r\n");
-    assert_eq!(c.reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), message_sent());
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()),
-        "{\"status\": \"OK\", \"messages\": {\"lineker\": [{\"msg_from\": \"Gary Lineker\", \
-         \"msg_to\": \"Gary Lineker\", \"msg\": \" \\u00e9\\r\\n\"}]}}\r\n\r\n"
+        inbox_reply("lineker", "Gary Lineker", "Gary Lineker", &[" é\r\n"])
     );
 }
 
@@ -296,7 +294,7 @@ fn sigterm_answers_the_request_in_flight_and_exits_0() {
     let token = c.login("messi", "surabaya");
     c.send(format!("send {token} henderson bye\r\n").as_bytes());
     server.sigterm();
-    assert_eq!(c.reply(), MESSAGE_SENT);
+    assert_eq!(c.reply(), message_sent());
     assert!(c.read_to_end().is_empty(), "the server closes connections on shutdown");
     assert!(idle.read_to_end().is_empty(), "an idle connection is closed too");
     let addr = server.addr;
@@ -351,14 +349,14 @@ fn shutdown_answers_requests_that_arrived_before_it() {
     for _ in 0..rounds {
         runtime.block_on(async {
             use tokio::io::AsyncReadExt;
-            let mut server = support::InProcessServer::start().await;
-            let mut c = server.connect().await;
-            assert_eq!(c.ask(b"foo\r\n").await, error_reply("**Protocol Tidak Benar"));
+            let mut server = support::InProcessServer::start();
+            let mut c = server.connect_async().await;
+            assert_eq!(c.ask(b"foo\r\n").await, error_reply(UNKNOWN_COMMAND));
             c.send(b"foo\r\n").await;
             server.signal_shutdown();
             let mut reply = Vec::new();
             let _ = tokio::time::timeout(TIMEOUT, c.stream.read_to_end(&mut reply)).await;
-            if reply != error_reply("**Protocol Tidak Benar").into_bytes() {
+            if reply != error_reply(UNKNOWN_COMMAND).into_bytes() {
                 lost += 1;
             }
             drop(c);
@@ -393,13 +391,10 @@ fn debug_log_has_a_line_per_connection_and_request_and_no_secrets() {
     assert_uuid4(&token);
     assert_eq!(
         first.ask(format!("auth alice {WRONG}\r\n").as_bytes()),
-        error_reply("Password Salah")
+        error_reply(WRONG_PASSWORD)
     );
-    assert_eq!(
-        first.ask(format!("auth bob {SECRET}\r\n").as_bytes()),
-        error_reply("User Tidak Ada")
-    );
-    assert_eq!(first.ask(format!("send {token} alice {SECRET}\r\n").as_bytes()), MESSAGE_SENT);
+    assert_eq!(first.ask(format!("auth bob {SECRET}\r\n").as_bytes()), error_reply(USER_NOT_FOUND));
+    assert_eq!(first.ask(format!("send {token} alice {SECRET}\r\n").as_bytes()), message_sent());
     let inbox = first.ask(format!("inbox {token}\r\n").as_bytes());
     assert!(inbox.contains(SECRET));
     let first_requests = 5;

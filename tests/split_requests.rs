@@ -29,7 +29,8 @@ use progjar_chat::shared::SharedChat;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use support::{find, normalize_tokens, InProcessServer};
+use support::token::normalize_tokens;
+use support::{find, InProcessServer};
 
 /// A small line limit, so over-long lines and lines right at the limit
 /// come up often (tokens are 36 bytes; a `send` is about 50).
@@ -329,8 +330,8 @@ const TCP_RUN_LIMIT: Duration = Duration::from_secs(2);
 /// every reply byte in order.
 async fn tcp_run(logins: &[usize], ops: &[Op], cuts: Option<&[usize]>) -> Vec<u8> {
     let limits = Limits { max_line: MAX_LINE, ..Limits::default() };
-    let server = InProcessServer::start_with(UserDirectory::builtin(), limits).await;
-    let mut client = server.connect().await;
+    let server = InProcessServer::start_with(UserDirectory::builtin(), limits);
+    let mut client = server.connect_async().await;
     let mut replies = Vec::new();
     let mut pool = Vec::new();
     for &user in logins {
@@ -351,7 +352,7 @@ async fn tcp_run(logins: &[usize], ops: &[Op], cuts: Option<&[usize]>) -> Vec<u8
             }
         }
     }
-    for reply in client.read_replies(lines.len()).await {
+    for reply in client.replies(lines.len()).await {
         replies.extend(reply);
     }
     drop(client);

@@ -200,3 +200,39 @@ fn users_and_their_errors_display_as_documented() {
         "{error}"
     );
 }
+
+/// The model itself, on the spec's own examples it is built from (here
+/// once, not in every test binary that includes the model).
+#[test]
+fn the_model_follows_the_spec_examples_it_is_built_from() {
+    let mut m = model::Model::new();
+    let t = |line: &str, m: &mut model::Model| {
+        model::py_dumps(&m.handle_line(line.as_bytes(), model::sequential_token))
+    };
+    assert_eq!(
+        t("auth messi surabaya \r\n", &mut m),
+        r#"{"status": "OK", "tokenid": "00000000-0000-4000-8000-000000000001"}"#
+    );
+    let tok = model::sequential_token(0);
+    assert_eq!(
+        t(&format!("send {tok} messi caf\u{e9} \u{1f600} \"q\" \\ / \u{7f}\r\n"), &mut m),
+        r#"{"status": "OK", "message": "Message Sent"}"#
+    );
+    assert_eq!(
+        t(&format!("inbox {tok} \r\n"), &mut m),
+        r#"{"status": "OK", "messages": {"messi": [{"msg_from": "Lionel Messi", "msg_to": "Lionel Messi", "msg": " caf\u00e9 \ud83d\ude00 \"q\" \\ / \u007f\r\n"}]}}"#
+    );
+    assert_eq!(
+        t("auth  messi surabaya\r\n", &mut m),
+        r#"{"status": "ERROR", "message": "User Tidak Ada"}"#
+    );
+    assert_eq!(t("auth messi \r\n", &mut m), r#"{"status": "ERROR", "message": "Password Salah"}"#);
+    assert_eq!(
+        t("auth\tmessi\tsurabaya\r\n", &mut m),
+        r#"{"status": "ERROR", "message": "**Protocol Tidak Benar"}"#
+    );
+    assert_eq!(
+        t("send x\r\n", &mut m),
+        r#"{"status": "ERROR", "message": "--Protocol Tidak Benar"}"#
+    );
+}

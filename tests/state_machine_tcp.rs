@@ -10,21 +10,14 @@
 
 #[path = "model/machine.rs"]
 mod machine;
-mod model;
+mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use machine::{take_replies, Transport, CONNECTIONS, MAX_LINE};
 use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use progjar_chat::server;
-use progjar_chat::shared::SharedChat;
-use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use support::{model, Conn, InProcessServer};
 
 /// How long a read may wait for a reply the model says is owed. The server
 /// answers a local request in microseconds; a reply that has not come in
@@ -32,89 +25,38 @@ use tokio::task::JoinHandle;
 /// so a longer wait multiplies: see `machine::config`).
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long the server may take to stop once its connections are closed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    })
-}
-
-/// A server of its own per case, and blocking sockets to it, opened on
+/// A server of its own per case, and blocking raw clients to it, opened on
 /// first use.
 struct Tcp {
-    addr: SocketAddr,
-    streams: Vec<Option<TcpStream>>,
-    unread: Vec<Vec<u8>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: InProcessServer,
+    conns: Vec<Option<Conn>>,
 }
 
 impl Transport for Tcp {
     fn start() -> Self {
-        let rt = runtime();
-        let listener =
-            rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local_addr");
-        let limits = Limits { max_line: MAX_LINE, ..Limits::default() };
-        let state = Arc::new(SharedChat::with_limits(UserDirectory::builtin(), limits));
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = rt.spawn(server::run(listener, state, async move {
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            streams: (0..=CONNECTIONS).map(|_| None).collect(),
-            unread: vec![Vec::new(); CONNECTIONS + 1],
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        let users = UserDirectory::builtin();
+        let server =
+            InProcessServer::start_with(users, Limits { max_line: MAX_LINE, ..Limits::default() });
+        Self { server, conns: (0..=CONNECTIONS).map(|_| None).collect() }
     }
 
     fn exchange(&mut self, conn: usize, writes: &[Vec<u8>], replies: usize) -> Vec<Vec<u8>> {
-        let addr = self.addr;
-        let stream = self.streams[conn].get_or_insert_with(|| {
-            let stream = TcpStream::connect(addr).expect("connect to the server");
-            stream.set_nodelay(true).expect("nodelay");
-            stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
-            stream
-        });
+        let server = &self.server;
+        let conn = self.conns[conn].get_or_insert_with(|| server.connect().with_timeout(TIMEOUT));
         for write in writes {
-            stream.write_all(write).expect("write to the server");
-            stream.flush().expect("flush");
+            conn.send(write);
         }
-        let unread = &mut self.unread[conn];
-        let mut got = take_replies(unread);
-        let mut chunk = [0u8; 4096];
-        while got.len() < replies {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    unread.extend_from_slice(&chunk[..n]);
-                    got.extend(take_replies(unread));
-                }
-            }
+        // Framed by the model's rule, not the server's code.
+        let mut got = take_replies(&mut conn.pending);
+        while got.len() < replies && conn.read_more() {
+            got.extend(take_replies(&mut conn.pending));
         }
         got
     }
 
     fn stop(mut self) {
-        self.streams.clear();
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            runtime()
-                .block_on(async { tokio::time::timeout(STOP_TIMEOUT, server).await })
-                .expect("the server stops once its connections are closed")
-                .expect("the server task does not panic");
-        }
+        self.conns.clear();
+        self.server.stop_blocking();
     }
 }
 

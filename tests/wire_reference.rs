@@ -14,24 +14,14 @@ mod support;
 
 use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
-use support::{
-    error_reply, token_from_auth_reply, InProcessServer, EMPTY_INBOX, LOGGED_OUT, MESSAGE_SENT,
+use support::msg::{
+    MISSING_FIELDS, NOT_UTF8, RECIPIENT_NOT_FOUND, TOO_LONG, UNKNOWN_COMMAND, UNKNOWN_TOKEN,
+    USER_NOT_FOUND, WRONG_PASSWORD,
 };
-
-const USER_NOT_FOUND: &str = "User Tidak Ada";
-const WRONG_PASSWORD: &str = "Password Salah";
-const RECIPIENT_NOT_FOUND: &str = "User Tidak Ditemukan";
-const UNKNOWN_TOKEN: &str = "Informasi tidak ditemukan";
-const MISSING_FIELDS: &str = "--Protocol Tidak Benar";
-const UNKNOWN_COMMAND: &str = "**Protocol Tidak Benar";
-const NOT_UTF8: &str = "--Request Bukan UTF-8";
-const TOO_LONG: &str = "--Request Terlalu Panjang";
-
-/// `{"status": "OK", "messages": [...]}` for `list`, names as given.
-fn list_reply(entries: &[&str]) -> String {
-    let quoted: Vec<String> = entries.iter().map(|e| format!("\"{e}\"")).collect();
-    format!("{{\"status\": \"OK\", \"messages\": [{}]}}\r\n\r\n", quoted.join(", "))
-}
+use support::{
+    empty_inbox, error_reply, list_reply, logged_out, message_sent, token_from_auth_reply,
+    InProcessServer,
+};
 
 // ---------------------------------------------------------------- auth rows
 
@@ -39,8 +29,8 @@ fn list_reply(entries: &[&str]) -> String {
 /// space) logs in and returns a fresh lowercase UUIDv4 under `tokenid`.
 #[tokio::test]
 async fn row_auth_with_trailing_space_returns_uuid4_token() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let reply = c.ask(b"auth messi surabaya \r\n").await;
     let token = token_from_auth_reply(&reply);
     assert_eq!(reply, format!("{{\"status\": \"OK\", \"tokenid\": \"{token}\"}}\r\n\r\n"));
@@ -50,8 +40,8 @@ async fn row_auth_with_trailing_space_returns_uuid4_token() {
 /// field, so this form works too; every login gets a distinct token.
 #[tokio::test]
 async fn row_auth_without_trailing_space_returns_token() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let mut tokens = Vec::new();
     for _ in 0..20 {
         let reply = c.ask(b"auth messi surabaya\r\n").await;
@@ -66,16 +56,16 @@ async fn row_auth_without_trailing_space_returns_token() {
 /// Row `auth pogba surabaya \r\n`: unknown user.
 #[tokio::test]
 async fn row_auth_unknown_user() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth pogba surabaya \r\n").await, error_reply(USER_NOT_FOUND));
 }
 
 /// Row `auth messi jakarta \r\n`: wrong password.
 #[tokio::test]
 async fn row_auth_wrong_password() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth messi jakarta \r\n").await, error_reply(WRONG_PASSWORD));
 }
 
@@ -83,8 +73,8 @@ async fn row_auth_wrong_password() {
 /// strip, so it is a wrong password, not a missing field.
 #[tokio::test]
 async fn row_auth_empty_password_field_is_wrong_password() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth messi \r\n").await, error_reply(WRONG_PASSWORD));
 }
 
@@ -92,8 +82,8 @@ async fn row_auth_empty_password_field_is_wrong_password() {
 /// the `--` prefix (missing fields).
 #[tokio::test]
 async fn row_auth_without_password_field_is_missing_fields() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth messi\r\n").await, error_reply(MISSING_FIELDS));
     assert_eq!(c.ask(b"auth\r\n").await, error_reply(MISSING_FIELDS));
 }
@@ -102,8 +92,8 @@ async fn row_auth_without_password_field_is_missing_fields() {
 /// (Python `split(" ")`), and no user is called "".
 #[tokio::test]
 async fn row_auth_two_spaces_make_an_empty_username() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth  messi surabaya\r\n").await, error_reply(USER_NOT_FOUND));
 }
 
@@ -111,8 +101,8 @@ async fn row_auth_two_spaces_make_an_empty_username() {
 /// only single spaces separate fields, so none of these is a command.
 #[tokio::test]
 async fn row_commands_are_case_sensitive_and_space_separated() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     for line in [
         &b"AUTH messi surabaya\r\n"[..],
         b"Auth messi surabaya\r\n",
@@ -132,11 +122,11 @@ async fn row_commands_are_case_sensitive_and_space_separated() {
 /// request").
 #[tokio::test]
 async fn extra_fields_are_ignored() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let reply = c.ask(b"auth messi surabaya extra fields here\r\n").await;
     let token = token_from_auth_reply(&reply);
-    assert_eq!(c.ask(format!("inbox {token} extra\r\n").as_bytes()).await, EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {token} extra\r\n").as_bytes()).await, empty_inbox());
     assert_eq!(
         c.ask(format!("list {token} extra\r\n").as_bytes()).await,
         list_reply(&["messi - Lionel Messi"])
@@ -148,18 +138,18 @@ async fn extra_fields_are_ignored() {
 /// Row `send TOKEN lineker  halo \r\n`: accepted.
 #[tokio::test]
 async fn row_send_to_known_user_is_sent() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("messi", "surabaya").await;
-    assert_eq!(c.ask(format!("send {token} lineker  halo \r\n").as_bytes()).await, MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {token} lineker  halo \r\n").as_bytes()).await, message_sent());
     assert_eq!(server.state.with(|chat| chat.pending_count()), 1);
 }
 
 /// Row `send TOKEN pogba hallo \r\n`: unknown recipient; nothing is stored.
 #[tokio::test]
 async fn row_send_to_unknown_user() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("messi", "surabaya").await;
     assert_eq!(
         c.ask(format!("send {token} pogba hallo \r\n").as_bytes()).await,
@@ -172,11 +162,11 @@ async fn row_send_to_unknown_user() {
 /// the stored text is the empty string (seen through lineker's inbox).
 #[tokio::test]
 async fn row_send_without_text_stores_empty_text() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let messi = c.login("messi", "surabaya").await;
     let lineker = c.login("lineker", "surabaya").await;
-    assert_eq!(c.ask(format!("send {messi} lineker\r\n").as_bytes()).await, MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker\r\n").as_bytes()).await, message_sent());
     assert_eq!(
         c.ask(format!("inbox {lineker} \r\n").as_bytes()).await,
         "{\"status\": \"OK\", \"messages\": {\"messi\": [{\"msg_from\": \"Lionel Messi\", \
@@ -187,16 +177,16 @@ async fn row_send_without_text_stores_empty_text() {
 /// Row `send bogus lineker hi\r\n`: a token no session holds.
 #[tokio::test]
 async fn row_send_with_unknown_token() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"send bogus lineker hi\r\n").await, error_reply(UNKNOWN_TOKEN));
 }
 
 /// Row `send\r\n`: missing fields.
 #[tokio::test]
 async fn row_send_without_fields() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"send\r\n").await, error_reply(MISSING_FIELDS));
 }
 
@@ -205,8 +195,8 @@ async fn row_send_without_fields() {
 /// the recipient.
 #[tokio::test]
 async fn send_checks_fields_then_token_then_recipient() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"send bogus\r\n").await, error_reply(MISSING_FIELDS));
     assert_eq!(c.ask(b"send bogus pogba hi\r\n").await, error_reply(UNKNOWN_TOKEN));
     let token = c.login("messi", "surabaya").await;
@@ -222,10 +212,10 @@ async fn send_checks_fields_then_token_then_recipient() {
 /// same full name as sender and recipient.
 #[tokio::test]
 async fn messages_to_self_are_allowed() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("messi", "surabaya").await;
-    assert_eq!(c.ask(format!("send {token} messi note\r\n").as_bytes()).await, MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {token} messi note\r\n").as_bytes()).await, message_sent());
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()).await,
         r#"{"status": "OK", "messages": {"messi": [{"msg_from": "Lionel Messi", "msg_to": "Lionel Messi", "msg": " note\r\n"}]}}"#
@@ -240,14 +230,14 @@ async fn messages_to_self_are_allowed() {
 /// inbox shows it JSON-escaped (`\r\n` as the two escapes).
 #[tokio::test]
 async fn client_style_send_round_trips_text_with_json_escaping() {
-    let server = InProcessServer::start().await;
-    let mut messi_conn = server.connect().await;
+    let server = InProcessServer::start();
+    let mut messi_conn = server.connect_async().await;
     let messi = messi_conn.login("messi", "surabaya").await;
     assert_eq!(
         messi_conn.ask(format!("send {messi} henderson  hallo \r\n").as_bytes()).await,
-        MESSAGE_SENT
+        message_sent()
     );
-    let mut henderson_conn = server.connect().await;
+    let mut henderson_conn = server.connect_async().await;
     let henderson = henderson_conn.login("henderson", "surabaya").await;
     let reply = henderson_conn.ask(format!("inbox {henderson} \r\n").as_bytes()).await;
     assert_eq!(
@@ -267,12 +257,12 @@ async fn client_style_send_round_trips_text_with_json_escaping() {
 /// escaped, `/` left alone. A bare `\r` or `\n` inside a line is text.
 #[tokio::test]
 async fn message_text_is_escaped_like_python_json_dumps() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("lineker", "surabaya").await;
     let text = "\"é\t/\\😀\u{7f}\u{1}\u{8}\u{c}a\rb\nc";
     let reply = c.ask(format!("send {token} lineker {text}\r\n").as_bytes()).await;
-    assert_eq!(reply, MESSAGE_SENT);
+    assert_eq!(reply, message_sent());
     assert_eq!(
         c.ask(format!("inbox {token}\r\n").as_bytes()).await,
         r#"{"status": "OK", "messages": {"lineker": [{"msg_from": "Gary Lineker", "msg_to": "Gary Lineker", "msg": " \"\u00e9\t/\\\ud83d\ude00\u007f\u0001\b\fa\rb\nc\r\n"}]}}"#
@@ -286,24 +276,24 @@ async fn message_text_is_escaped_like_python_json_dumps() {
 /// Row `inbox TOKEN \r\n` with nothing ever received: an empty object.
 #[tokio::test]
 async fn row_inbox_nothing_received_is_empty_object() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("lineker", "surabaya").await;
-    assert_eq!(c.ask(format!("inbox {token} \r\n").as_bytes()).await, EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {token} \r\n").as_bytes()).await, empty_inbox());
 }
 
 /// Row `inbox TOKEN \r\n` with mail pending: the seed's exact reply. The
 /// message was sent while lineker was offline and waited for him.
 #[tokio::test]
 async fn row_inbox_pending_is_the_seed_reply() {
-    let server = InProcessServer::start().await;
-    let mut messi_conn = server.connect().await;
+    let server = InProcessServer::start();
+    let mut messi_conn = server.connect_async().await;
     let messi = messi_conn.login("messi", "surabaya").await;
     assert_eq!(
         messi_conn.ask(format!("send {messi} lineker  halo \r\n").as_bytes()).await,
-        MESSAGE_SENT
+        message_sent()
     );
-    let mut c = server.connect().await;
+    let mut c = server.connect_async().await;
     let lineker = c.login("lineker", "surabaya").await;
     assert_eq!(
         c.ask(format!("inbox {lineker} \r\n").as_bytes()).await,
@@ -318,22 +308,22 @@ async fn row_inbox_pending_is_the_seed_reply() {
 /// so the second inbox is `{}` (the original kept `{"messi": []}`).
 #[tokio::test]
 async fn row_inbox_again_is_empty_object_our_choice() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let messi = c.login("messi", "surabaya").await;
     let lineker = c.login("lineker", "surabaya").await;
-    assert_eq!(c.ask(format!("send {messi} lineker  halo \r\n").as_bytes()).await, MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {messi} lineker  halo \r\n").as_bytes()).await, message_sent());
     let first = c.ask(format!("inbox {lineker} \r\n").as_bytes()).await;
     assert!(first.contains("\"messi\": [{"), "{first}");
-    assert_eq!(c.ask(format!("inbox {lineker} \r\n").as_bytes()).await, EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {lineker} \r\n").as_bytes()).await, empty_inbox());
     assert_eq!(server.state.with(|chat| chat.pending_count()), 0);
 }
 
 /// Row `inbox bogus \r\n`: unknown token; `inbox\r\n` misses its field.
 #[tokio::test]
 async fn row_inbox_with_unknown_token() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"inbox bogus \r\n").await, error_reply(UNKNOWN_TOKEN));
     assert_eq!(c.ask(b"inbox\r\n").await, error_reply(MISSING_FIELDS));
 }
@@ -342,13 +332,16 @@ async fn row_inbox_with_unknown_token() {
 /// pending message, each sender's messages in send order.
 #[tokio::test]
 async fn inbox_groups_by_sender_in_first_message_order() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let messi = c.login("messi", "surabaya").await;
     let henderson = c.login("henderson", "surabaya").await;
     let lineker = c.login("lineker", "surabaya").await;
     for (from, text) in [(&henderson, "a"), (&messi, "b"), (&henderson, "c"), (&messi, "d")] {
-        assert_eq!(c.ask(format!("send {from} lineker {text}\r\n").as_bytes()).await, MESSAGE_SENT);
+        assert_eq!(
+            c.ask(format!("send {from} lineker {text}\r\n").as_bytes()).await,
+            message_sent()
+        );
     }
     assert_eq!(
         c.ask(format!("inbox {lineker}\r\n").as_bytes()).await,
@@ -368,14 +361,14 @@ async fn inbox_groups_by_sender_in_first_message_order() {
 /// sessions asks first takes it, the other then sees `{}`.
 #[tokio::test]
 async fn mail_is_taken_by_the_first_session_that_asks() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let first = c.login("henderson", "surabaya").await;
     let second = c.login("henderson", "surabaya").await;
-    assert_eq!(c.ask(format!("send {first} henderson x\r\n").as_bytes()).await, MESSAGE_SENT);
+    assert_eq!(c.ask(format!("send {first} henderson x\r\n").as_bytes()).await, message_sent());
     let reply = c.ask(format!("inbox {second}\r\n").as_bytes()).await;
     assert!(reply.contains("\"msg\": \" x\\r\\n\""), "{reply}");
-    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()).await, EMPTY_INBOX);
+    assert_eq!(c.ask(format!("inbox {first}\r\n").as_bytes()).await, empty_inbox());
 }
 
 // ------------------------------------------------------------ unknown lines
@@ -383,8 +376,8 @@ async fn mail_is_taken_by_the_first_session_that_asks() {
 /// Rows `foo\r\n` and `\r\n`: not a command.
 #[tokio::test]
 async fn row_unknown_command_and_empty_line() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"foo\r\n").await, error_reply(UNKNOWN_COMMAND));
     assert_eq!(c.ask(b"\r\n").await, error_reply(UNKNOWN_COMMAND));
     assert_eq!(c.ask(b"foo bar baz\r\n").await, error_reply(UNKNOWN_COMMAND));
@@ -396,8 +389,8 @@ async fn row_unknown_command_and_empty_line() {
 /// NAME`, each once, in the order of their earliest live session.
 #[tokio::test]
 async fn row_list_names_online_users_in_order_of_earliest_session() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let messi = c.login("messi", "surabaya").await;
     assert_eq!(
         c.ask(format!("list {messi}\r\n").as_bytes()).await,
@@ -419,8 +412,8 @@ async fn row_list_names_online_users_in_order_of_earliest_session() {
 /// their earliest *remaining* session.
 #[tokio::test]
 async fn list_order_follows_earliest_live_session() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let henderson1 = c.login("henderson", "surabaya").await;
     let messi = c.login("messi", "surabaya").await;
     let _henderson2 = c.login("henderson", "surabaya").await;
@@ -428,7 +421,7 @@ async fn list_order_follows_earliest_live_session() {
         c.ask(format!("list {messi}\r\n").as_bytes()).await,
         list_reply(&["henderson - Jordan Henderson", "messi - Lionel Messi"])
     );
-    assert_eq!(c.ask(format!("logout {henderson1}\r\n").as_bytes()).await, LOGGED_OUT);
+    assert_eq!(c.ask(format!("logout {henderson1}\r\n").as_bytes()).await, logged_out());
     assert_eq!(
         c.ask(format!("list {messi}\r\n").as_bytes()).await,
         list_reply(&["messi - Lionel Messi", "henderson - Jordan Henderson"])
@@ -438,8 +431,8 @@ async fn list_order_follows_earliest_live_session() {
 /// `list` and `logout` need a live token and their token field.
 #[tokio::test]
 async fn row_list_and_logout_errors() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"list bogus\r\n").await, error_reply(UNKNOWN_TOKEN));
     assert_eq!(c.ask(b"logout bogus\r\n").await, error_reply(UNKNOWN_TOKEN));
     assert_eq!(c.ask(b"list\r\n").await, error_reply(MISSING_FIELDS));
@@ -451,10 +444,10 @@ async fn row_list_and_logout_errors() {
 /// every command afterwards, including a second logout.
 #[tokio::test]
 async fn row_logout_ends_the_session() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("messi", "surabaya").await;
-    assert_eq!(c.ask(format!("logout {token}\r\n").as_bytes()).await, LOGGED_OUT);
+    assert_eq!(c.ask(format!("logout {token}\r\n").as_bytes()).await, logged_out());
     for line in [
         format!("inbox {token}\r\n"),
         format!("list {token}\r\n"),
@@ -470,12 +463,12 @@ async fn row_logout_ends_the_session() {
 /// keeps working and keeps the user in `list`.
 #[tokio::test]
 async fn logout_ends_only_that_token() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let one = c.login("messi", "surabaya").await;
     let two = c.login("messi", "surabaya").await;
-    assert_eq!(c.ask(format!("logout {one}\r\n").as_bytes()).await, LOGGED_OUT);
-    assert_eq!(c.ask(format!("inbox {two}\r\n").as_bytes()).await, EMPTY_INBOX);
+    assert_eq!(c.ask(format!("logout {one}\r\n").as_bytes()).await, logged_out());
+    assert_eq!(c.ask(format!("inbox {two}\r\n").as_bytes()).await, empty_inbox());
     assert_eq!(
         c.ask(format!("list {two}\r\n").as_bytes()).await,
         list_reply(&["messi - Lionel Messi"])
@@ -487,9 +480,9 @@ async fn logout_ends_only_that_token() {
 /// live; `list` still names the user once.
 #[tokio::test]
 async fn a_user_may_hold_several_sessions() {
-    let server = InProcessServer::start().await;
-    let mut a = server.connect().await;
-    let mut b = server.connect().await;
+    let server = InProcessServer::start();
+    let mut a = server.connect_async().await;
+    let mut b = server.connect_async().await;
     let t1 = a.login("henderson", "surabaya").await;
     let t2 = b.login("henderson", "surabaya").await;
     let t3 = a.login("henderson", "surabaya").await;
@@ -507,24 +500,27 @@ async fn a_user_may_hold_several_sessions() {
 /// connection works on another, also after the first is closed.
 #[tokio::test]
 async fn a_token_works_from_another_connection() {
-    let server = InProcessServer::start().await;
-    let mut first = server.connect().await;
+    let server = InProcessServer::start();
+    let mut first = server.connect_async().await;
     let token = first.login("messi", "surabaya").await;
     drop(first);
-    let mut second = server.connect().await;
-    assert_eq!(second.ask(format!("send {token} henderson hi\r\n").as_bytes()).await, MESSAGE_SENT);
+    let mut second = server.connect_async().await;
+    assert_eq!(
+        second.ask(format!("send {token} henderson hi\r\n").as_bytes()).await,
+        message_sent()
+    );
     assert_eq!(
         second.ask(format!("list {token}\r\n").as_bytes()).await,
         list_reply(&["messi - Lionel Messi"])
     );
-    assert_eq!(second.ask(format!("logout {token}\r\n").as_bytes()).await, LOGGED_OUT);
+    assert_eq!(second.ask(format!("logout {token}\r\n").as_bytes()).await, logged_out());
 }
 
 /// Tokens match exactly: a prefix or an upper-cased token is not the token.
 #[tokio::test]
 async fn tokens_match_exactly() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     let token = c.login("messi", "surabaya").await;
     for bad in [token[..35].to_string(), token.to_uppercase(), format!("{token}x")] {
         assert_eq!(c.ask(format!("inbox {bad}\r\n").as_bytes()).await, error_reply(UNKNOWN_TOKEN));
@@ -537,10 +533,10 @@ async fn tokens_match_exactly() {
 /// together are answered one by one, in order (the original merged them).
 #[tokio::test]
 async fn pipelined_requests_get_one_reply_each_in_order() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     c.send(b"auth messi surabaya\r\nfoo\r\nauth messi jakarta\r\ninbox bogus\r\n").await;
-    let replies = c.read_replies(4).await;
+    let replies = c.replies(4).await;
     token_from_auth_reply(std::str::from_utf8(&replies[0]).unwrap());
     assert_eq!(replies[1], error_reply(UNKNOWN_COMMAND).into_bytes());
     assert_eq!(replies[2], error_reply(WRONG_PASSWORD).into_bytes());
@@ -551,8 +547,8 @@ async fn pipelined_requests_get_one_reply_each_in_order() {
 /// original crashed its thread) and the connection keeps working.
 #[tokio::test]
 async fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth \xff\xfe surabaya\r\n").await, error_reply(NOT_UTF8));
     assert_eq!(c.ask(b"\xc3\r\n").await, error_reply(NOT_UTF8));
     c.login("messi", "surabaya").await;
@@ -566,14 +562,14 @@ async fn invalid_utf8_gets_its_error_and_the_connection_stays_usable() {
 #[tokio::test]
 async fn over_long_line_is_answered_once_and_skipped() {
     let limits = Limits { max_line: 64, ..Limits::default() };
-    let server = InProcessServer::start_with(UserDirectory::builtin(), limits).await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start_with(UserDirectory::builtin(), limits);
+    let mut c = server.connect_async().await;
 
     // Whole line in one write, followed by a good request.
     let mut bytes = vec![b'x'; 100];
     bytes.extend_from_slice(b"\r\nauth messi surabaya\r\n");
     c.send(&bytes).await;
-    let replies = c.read_replies(2).await;
+    let replies = c.replies(2).await;
     assert_eq!(replies[0], error_reply(TOO_LONG).into_bytes());
     token_from_auth_reply(std::str::from_utf8(&replies[1]).unwrap());
 
@@ -602,12 +598,12 @@ async fn over_long_line_is_answered_once_and_skipped() {
 /// line, `auth messi surabaya` would have logged in.
 #[tokio::test]
 async fn bare_cr_or_lf_does_not_end_a_request() {
-    let server = InProcessServer::start().await;
-    let mut c = server.connect().await;
+    let server = InProcessServer::start();
+    let mut c = server.connect_async().await;
     assert_eq!(c.ask(b"auth messi surabaya\nfoo\r\n").await, error_reply(WRONG_PASSWORD));
     c.send(b"auth messi surabaya\r").await;
     c.send(b"x\r\n").await;
-    assert_eq!(String::from_utf8(c.read_reply().await).unwrap(), error_reply(WRONG_PASSWORD));
+    assert_eq!(String::from_utf8(c.reply_bytes().await).unwrap(), error_reply(WRONG_PASSWORD));
     // Nothing was left over: the next request gets the next reply.
     assert_eq!(c.ask(b"foo\r\n").await, error_reply(UNKNOWN_COMMAND));
 }
