@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::conform::{
-    bin, conform, conform_command, conform_within, fixture, free_port, have_python, python_client,
-    python_server, temp_path,
+    bin, conform, conform_command, conform_within, fixture, free_port, have_python, own_networks,
+    python_client, python_server, temp_path,
 };
 use support::{message_sent, token_from_auth_reply, ServerProcess};
 
@@ -468,17 +468,6 @@ fn sigterm_ends_a_class_run_and_leaves_nothing_behind() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(gone_within(&marker, Duration::from_secs(2)), "`{marker}` survived SIGTERM");
     assert!(live.stderr().contains("interrupted by SIGTERM"), "{}", live.stderr());
-}
-
-/// Whether this system gives an unprivileged process a network of its own
-/// (`None`: it cannot tell, the `unshare` program is missing).
-fn own_networks() -> Option<bool> {
-    let status = Command::new("unshare")
-        .args(["--user", "--net", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    Some(status.success())
 }
 
 #[test]

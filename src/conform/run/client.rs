@@ -55,16 +55,14 @@ impl Listening {
     }
 
     /// A fixed port: in a network of the client's own where the system
-    /// allows it, so that such clients need not take turns on it.
+    /// allows it ([`super::own_network`]), else on the host's.
     async fn fixed(
         cmd: &mut Command,
         port: u16,
         transcript: &SharedTranscript,
     ) -> std::io::Result<Self> {
         #[cfg(target_os = "linux")]
-        if crate::conform::endpoint::own_networks() {
-            let sandbox = crate::conform::sandbox::Sandbox::prepare(cmd.as_std_mut(), Some(port))?;
-            lock(transcript).note("in a network of its own, where its fixed port is free");
+        if let Some(sandbox) = super::own_network(cmd, Some(port), transcript) {
             return Ok(Self::Sandbox(sandbox));
         }
         let _ = (cmd, transcript);

@@ -484,6 +484,32 @@ impl<'a> CaseRun<'a> {
     }
 }
 
+/// Prepares a program fixed to its port to start in a network of its own
+/// (with `listen_on`, the runner listening there on that port), so that
+/// its cases, and other such programs, need not take turns on the port;
+/// `None` where the system does not allow it. The transcript says which.
+#[cfg(target_os = "linux")]
+fn own_network(
+    cmd: &mut tokio::process::Command,
+    listen_on: Option<u16>,
+    transcript: &SharedTranscript,
+) -> Option<crate::conform::sandbox::Sandbox> {
+    if !crate::conform::endpoint::own_networks() {
+        return None;
+    }
+    match crate::conform::sandbox::Sandbox::prepare(cmd.as_std_mut(), listen_on) {
+        Ok(sandbox) => {
+            lock(transcript).note("in a network of its own, where its fixed port is free");
+            Some(sandbox)
+        }
+        Err(error) => {
+            lock(transcript)
+                .note(format!("on the host's network (no network of its own: {error})"));
+            None
+        }
+    }
+}
+
 /// A reference server in this process, for one case.
 pub(crate) struct InProcess {
     pub(crate) addr: SocketAddr,

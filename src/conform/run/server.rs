@@ -588,20 +588,12 @@ async fn spawn_server(
     Err(StartFailure { message, diagnosis })
 }
 
-/// A server whose port is fixed runs in a network of its own where the
-/// system allows it, so that its cases, and other such servers, need not
-/// take turns on that port; else on the host's.
+/// A server whose port is fixed: in a network of its own where the system
+/// allows it ([`super::own_network`]), else on the host's.
 fn own_network(cmd: &mut Command, addr: SocketAddr, transcript: &SharedTranscript) -> Endpoint {
     #[cfg(target_os = "linux")]
-    if crate::conform::sandbox::available() {
-        match crate::conform::sandbox::Sandbox::prepare(cmd.as_std_mut(), None) {
-            Ok(sandbox) => {
-                lock(transcript).note("in a network of its own, where its fixed port is free");
-                return Endpoint::in_sandbox(addr, sandbox);
-            }
-            Err(error) => lock(transcript)
-                .note(format!("on the host's network (no network of its own: {error})")),
-        }
+    if let Some(sandbox) = super::own_network(cmd, None, transcript) {
+        return Endpoint::in_sandbox(addr, sandbox);
     }
     let _ = (cmd, transcript);
     Endpoint::host(addr)
