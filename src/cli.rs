@@ -194,7 +194,7 @@ fn hash_password() -> ExitCode {
     if password.is_empty() || password.chars().any(crate::protocol::pystr::is_space) {
         return fail(EXIT_USAGE, "a password must be non-empty and hold no whitespace");
     }
-    match crate::protocol::users::hash_password(password) {
+    match crate::users_file::hash_password(password) {
         Ok(hash) => {
             println!("{hash}");
             ExitCode::SUCCESS

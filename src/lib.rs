@@ -8,7 +8,7 @@
 //! | [`protocol`] | the sans-I/O core: framing, requests, state, replies, JSON |
 //! | [`sync`] | the one switch between std and loom locks |
 //! | [`shared`] | the state shared by all connections, behind one mutex |
-//! | [`users_file`] | reading a users file (`--users FILE`) |
+//! | [`users_file`] | reading a users file (`--users FILE`), and hashing a password for one |
 //! | [`server`] | the tokio server: `server::run(listener, state, shutdown)` |
 //! | [`client`] | the interactive client: a sans-I/O session plus a tokio loop |
 //! | [`spec`] | the executable spec: rules and examples parsed from `spec/PROTOCOL.md` |

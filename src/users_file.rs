@@ -1,6 +1,7 @@
 //! Reading a users file (`--users FILE`). The sans-I/O core parses the
 //! file's text ([`UserDirectory::from_json`]); the read itself, and the
-//! error that names the file, belong to the I/O side.
+//! error that names the file, belong to the I/O side, as does hashing a
+//! password for such a file (its salt is the system's randomness).
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +49,42 @@ impl UserDirectory {
     }
 }
 
+/// Hashes a password for a users file's `password_hash`: argon2id with the
+/// crate's default cost and a fresh random salt. Here, not in the core,
+/// because the salt comes from the operating system; checking a password
+/// against its hash needs no randomness and stays in the core.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| HashError::NoRandomness)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Hash)?;
+    let hash = argon2::Argon2::default().hash_password(password.as_bytes(), &salt);
+    Ok(hash.map_err(HashError::Hash)?.to_string())
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug)]
+pub enum HashError {
+    /// The operating system's random source failed.
+    NoRandomness,
+    Hash(argon2::password_hash::Error),
+}
+
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashError::NoRandomness => write!(f, "the system's random source failed"),
+            HashError::Hash(error) => write!(f, "hashing failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for HashError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::users::{hash_password, LoginError, UserId};
+    use crate::protocol::users::{LoginError, UserId};
 
     /// Loads `text` from a file of its own: the tests run in parallel, so
     /// each call gets a name no other call uses.

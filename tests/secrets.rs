@@ -21,7 +21,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use progjar_chat::protocol::users::{hash_password, UserDirectory};
+use progjar_chat::protocol::users::UserDirectory;
+use progjar_chat::users_file::hash_password;
 use support::msg::{UNKNOWN_COMMAND, UNKNOWN_TOKEN, USER_NOT_FOUND, WRONG_PASSWORD};
 use support::{
     binary, error_reply, list_reply, logged_out, message_sent, scratch_file, token_from_auth_reply,

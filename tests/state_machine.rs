@@ -188,7 +188,8 @@ fn the_builtin_directory_is_the_models() {
 /// of its own for the command line to print.
 #[test]
 fn users_and_their_errors_display_as_documented() {
-    use progjar_chat::protocol::users::{DirectoryError, HashError, Password};
+    use progjar_chat::protocol::users::{DirectoryError, Password};
+    use progjar_chat::users_file::HashError;
     assert_eq!(format!("{:?}", Password::Plain("surabaya".into())), "Plain(…)");
     assert_eq!(format!("{:?}", Password::Argon2("$argon2id$x".into())), "Argon2(…)");
     assert_eq!(DirectoryError::NoUsers.to_string(), "the file lists no users");

@@ -296,36 +296,6 @@ impl std::fmt::Display for LoginError {
 
 impl std::error::Error for LoginError {}
 
-/// Hashes a password for a users file's `password_hash`: argon2id with the
-/// crate's default cost and a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, HashError> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|_| HashError::NoRandomness)?;
-    let salt = SaltString::encode_b64(&salt).map_err(HashError::Hash)?;
-    let hash = argon2::Argon2::default().hash_password(password.as_bytes(), &salt);
-    Ok(hash.map_err(HashError::Hash)?.to_string())
-}
-
-/// Why a password could not be hashed.
-#[derive(Debug)]
-pub enum HashError {
-    /// The operating system's random source failed.
-    NoRandomness,
-    Hash(argon2::password_hash::Error),
-}
-
-impl std::fmt::Display for HashError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HashError::NoRandomness => write!(f, "the system's random source failed"),
-            HashError::Hash(error) => write!(f, "hashing failed: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for HashError {}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, &x) in a.iter().enumerate() {
