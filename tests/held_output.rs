@@ -17,6 +17,8 @@ use std::time::Duration;
 use progjar_chat::protocol::limits::Limits;
 use progjar_chat::protocol::users::UserDirectory;
 use progjar_chat::shared::SharedChat;
+use proptest::prelude::Rng;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 use support::msg::UNKNOWN_TOKEN;
 use support::{error_reply, logged_out, token_from_auth_reply, InProcessServer};
 
@@ -48,13 +50,8 @@ fn login(server: &InProcessServer, user: &str) -> String {
 /// requests split by a `\r\n` across the stream's writes, and at the end
 /// a `logout` after which the token is unknown.
 fn requests(n: usize) -> Vec<String> {
-    let mut seed = 0x3c6e_f372_fe94_f82b_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut next = move |n: u64| rng.next_u64() % n;
     let tokens = ["M", "H", "L"];
     let users = ["messi", "henderson", "lineker", "pogba"];
     let mut out: Vec<String> = (0..n)
@@ -102,13 +99,10 @@ fn exchange(server: &InProcessServer, requests: &[String]) -> Vec<u8> {
     let mut writer = conn.stream.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
         let bytes = stream.as_bytes();
-        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut rng = TestRng::deterministic_rng(RngAlgorithm::XorShift);
         let mut at = 0;
         while at < bytes.len() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let size = 1 + (seed % 100_000) as usize;
+            let size = 1 + (rng.next_u64() % 100_000) as usize;
             let end = (at + size).min(bytes.len());
             writer.write_all(&bytes[at..end]).expect("write the requests");
             at = end;

@@ -483,13 +483,7 @@ mod tests {
     /// few users at small limits: every request gets the model's reply.
     #[test]
     fn sessions_give_way_in_least_recently_used_order() {
-        let mut seed = 0x853c_49e6_748f_ea9b_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::protocol::xorshift::xorshift(0x853c_49e6_748f_ea9b);
         let names = ["messi", "henderson", "lineker"];
         for round in 0..300 {
             let limit = 1 + next(4) as usize;

@@ -226,6 +226,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::xorshift::xorshift;
 
     fn feed(conn: &mut Connection, data: &[u8]) -> Vec<Result<Vec<u8>, FrameError>> {
         let mut got = Vec::new();
@@ -326,16 +327,6 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift): `next(n)` is in `0..n`.
-    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
-        move |n| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        }
-    }
-
     /// A stream of fewer than `most` bytes over the ones that matter
     /// (`\r`, `\n`, others): short and over-long lines alike.
     fn random_stream(next: &mut impl FnMut(u64) -> u64, most: u64) -> Vec<u8> {
@@ -423,7 +414,7 @@ mod tests {
                 stops ^= stops << 13;
                 stops ^= stops >> 7;
                 stops ^= stops << 17;
-                if stops % stop_one_in == 0 {
+                if stops.is_multiple_of(stop_one_in) {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())

@@ -36,3 +36,5 @@ pub mod request;
 pub(crate) mod step;
 pub mod token;
 pub mod users;
+#[cfg(test)]
+mod xorshift;

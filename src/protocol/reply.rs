@@ -348,13 +348,7 @@ mod tests {
     fn inbox_encoding_matches_the_map_based_encoder() {
         let users = UserDirectory::builtin();
         let texts = ["  hallo \r\n", "", " \"kutip\" \\ é ☕ 😀\r\n", " x"];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::protocol::xorshift::xorshift(0x9e37_79b9_7f4a_7c15);
         for round in 0..500 {
             let len = if round == 0 { 0 } else { next(40) as usize };
             // Some rounds have a single sender, the fast path.
