@@ -23,8 +23,7 @@ pub(crate) fn check_line(expected: &Text, actual: &str, vars: &Bindings, ctx: &C
     if let (Some(pattern), Ok(value)) =
         (Json::from_exact(expected), serde_json::from_str::<Value>(actual.trim()))
     {
-        let mut m =
-            Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() };
+        let mut m = Matcher::new(vars, ctx);
         m.value(&pattern, &value, "", 1);
         if !m.findings.iter().any(|f| f.severity >= Verdict::Failed) {
             check.bindings = m.bound;

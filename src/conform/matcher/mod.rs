@@ -1,7 +1,7 @@
 //! A reply against the example's `<`, `<~`, `<=`, `<-` or `<*` line.
 //!
 //! Pure code. Given one step's expectation and the reply, [`check_reply`]
-//! (and [`check_given_reply`], for a `given` step) return a [`Check`]: the
+//! (loosely for a `given` step, see [`Reading`]) returns a [`Check`]: the
 //! [`Verdict`], every difference found (each with its own severity and a
 //! sentence a student can act on), the variables bound, and a diff. A
 //! client's lines are checked in [`lines`](super::lines).
@@ -87,19 +87,39 @@ impl ReplyBytes {
     }
 }
 
-/// Checks one reply against a `<`, `<~`, `<=` or `<-` expectation.
+/// How a reply is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// To the letter: the step is what its case checks.
+    Exact,
+    /// Loosely: a `given` step only prepares what its case checks.
+    Given,
+}
+
+/// Checks one reply against a `<`, `<~`, `<=`, `<-` or `<*` expectation,
+/// read as `reading` says.
 pub(crate) fn check_reply(
     expect: &Expect,
     reply: &ReplyBytes,
     vars: &Bindings,
     ctx: &Context,
+    reading: Reading,
 ) -> Check {
     let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
+    let matcher = Matcher::new(vars, ctx);
+    match reading {
+        Reading::Exact => check_exactly(&mut check, expect, reply, matcher),
+        Reading::Given => check_loosely(&mut check, expect, reply, matcher),
+    }
+    check
+}
+
+fn check_exactly(check: &mut Check, expect: &Expect, reply: &ReplyBytes, mut m: Matcher<'_>) {
     if *expect == Expect::AnyReply {
         // Whatever came is the reply this step waits for: its content is
         // another rule's business.
         check.expected = "any reply".into();
-        return check;
+        return;
     }
     if !reply.terminated {
         let tail = &reply.bytes[reply.body().len()..];
@@ -113,48 +133,40 @@ pub(crate) fn check_reply(
     }
     match expect {
         Expect::Json { pattern, unordered } => {
-            check.expected = python_json(&pattern.to_display_value(vars));
-            let Some(actual) = parse_body(reply, &mut check) else { return check };
-            let mut m = Matcher {
-                vars,
-                ctx,
-                unordered: *unordered,
-                bound: Vec::new(),
-                findings: Vec::new(),
-            };
+            check.expected = python_json(&pattern.to_display_value(m.vars));
+            let Some(actual) = parse_body(reply, check) else { return };
+            m.unordered = *unordered;
             m.value(pattern, &actual, "", 0);
             check.findings.extend(m.findings);
             check.bindings = m.bound;
             if check.verdict() != Verdict::Ok {
-                check.diff = json_diff(pattern, &actual, vars);
+                check.diff = json_diff(pattern, &actual, m.vars);
             }
         }
         Expect::Exact { text, meaning } => {
-            check.expected = text.display(vars);
-            if let Some(bound) = text.matches(&reply.bytes, vars) {
+            check.expected = text.display(m.vars);
+            if let Some(bound) = text.matches(&reply.bytes, m.vars) {
                 check.bindings = bound;
-                return check;
+                return;
             }
-            check.expected = text.display_against(&reply.bytes, vars);
+            check.expected = text.display_against(&reply.bytes, m.vars);
             let Some(pattern) = meaning else {
                 check.push(Verdict::Failed, "", "the bytes differ from the spec's");
                 check.diff = byte_diff(&check.expected, &check.actual);
-                return check;
+                return;
             };
             check.diff = byte_diff(&check.expected, &check.actual);
-            let Some(actual) = parse_body(reply, &mut check) else { return check };
-            let mut m =
-                Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() };
+            let Some(actual) = parse_body(reply, check) else { return };
             m.value(pattern, &actual, "", 0);
             check.findings.extend(m.findings);
             check.bindings = m.bound;
             // Show the expectation with what the reply bound, so that the
             // diff points at a real difference, not at a placeholder.
-            check.expected = text.display(&merged(vars, &check.bindings));
+            check.expected = text.display(&merged(m.vars, &check.bindings));
             check.diff = byte_diff(&check.expected, &check.actual);
             if reply.terminated {
                 let expected_bytes =
-                    pattern.to_value(&merged(vars, &check.bindings)).map(|v| python_json(&v));
+                    pattern.to_value(&merged(m.vars, &check.bindings)).map(|v| python_json(&v));
                 let hints = form_hints(expected_bytes.as_deref(), reply.body());
                 if check.findings.is_empty() {
                     let hints = if hints.is_empty() {
@@ -179,7 +191,7 @@ pub(crate) fn check_reply(
         Expect::AnyReply => {}
         Expect::AnyError => {
             check.expected = "any {\"status\": \"ERROR\", …} reply".into();
-            let Some(actual) = parse_body(reply, &mut check) else { return check };
+            let Some(actual) = parse_body(reply, check) else { return };
             match actual.get("status") {
                 Some(Value::String(s)) if s == "ERROR" => {}
                 Some(other) => check.push(
@@ -191,7 +203,6 @@ pub(crate) fn check_reply(
             }
         }
     }
-    check
 }
 
 /// Checks the reply to a `given` step loosely: it is a JSON object with
@@ -199,26 +210,20 @@ pub(crate) fn check_reply(
 /// (under its key or, for a token, under any key that names a token), and
 /// the data the step shows (an inbox's mail, a list of users) is there.
 /// Wording, form, extra keys and token format are other cases' business.
-pub(crate) fn check_given_reply(
-    expect: &Expect,
-    reply: &ReplyBytes,
-    vars: &Bindings,
-    ctx: &Context,
-) -> Check {
-    let mut check = Check { actual: escape_bytes(&reply.bytes), ..Check::default() };
+fn check_loosely(check: &mut Check, expect: &Expect, reply: &ReplyBytes, mut m: Matcher<'_>) {
     let pattern = match expect {
         Expect::Json { pattern, .. } => pattern,
         Expect::Exact { meaning: Some(pattern), .. } => pattern,
         Expect::Exact { meaning: None, .. } | Expect::AnyError | Expect::AnyReply => {
             check.expected = "a reply".into();
-            return check;
+            return;
         }
     };
-    check.expected = python_json(&pattern.to_display_value(vars));
-    let Some(actual) = parse_body(reply, &mut check) else { return check };
+    check.expected = python_json(&pattern.to_display_value(m.vars));
+    let Some(actual) = parse_body(reply, check) else { return };
     let (Json::Object(entries), Value::Object(object)) = (pattern, &actual) else {
         check.push(Verdict::Failed, "", "the reply is not a JSON object");
-        return check;
+        return;
     };
     for (key, p) in entries {
         match p {
@@ -266,18 +271,12 @@ pub(crate) fn check_given_reply(
             Json::Scalar(Value::String(_)) if is_wording_key(key) => {}
             data => match object.get(key) {
                 Some(actual) => {
-                    let mut m = Matcher {
-                        vars,
-                        ctx,
-                        unordered: false,
-                        bound: Vec::new(),
-                        findings: Vec::new(),
-                    };
                     m.value(data, actual, &format!(".{key}"), 1);
+                    let found = std::mem::take(&mut m.findings);
                     check
                         .findings
-                        .extend(m.findings.into_iter().filter(|f| f.severity >= Verdict::Failed));
-                    check.bindings.extend(m.bound);
+                        .extend(found.into_iter().filter(|f| f.severity >= Verdict::Failed));
+                    check.bindings.append(&mut m.bound);
                 }
                 None => {
                     check.push(Verdict::Failed, format!(".{key}"), format!("no {key} in the reply"))
@@ -285,7 +284,6 @@ pub(crate) fn check_given_reply(
             },
         }
     }
-    check
 }
 
 fn merged(vars: &Bindings, bound: &[(String, String)]) -> Bindings {
@@ -376,7 +374,8 @@ mod tests {
     }
 
     fn run(expect: &Expect, reply: &str) -> Check {
-        check_reply(expect, &terminated(format!("{reply}\r\n\r\n")), &Bindings::new(), &ctx())
+        let reply = terminated(format!("{reply}\r\n\r\n"));
+        check_reply(expect, &reply, &Bindings::new(), &ctx(), Reading::Exact)
     }
 
     #[test]
@@ -495,9 +494,16 @@ mod tests {
             &terminated(format!(r#"{{"status": "OK", "t": "{UUID}"}}"#)),
             &vars,
             &ctx(),
+            Reading::Exact,
         );
         assert_eq!(ok.verdict(), Verdict::Ok);
-        let bad = check_reply(&r, &terminated(r#"{"status": "OK", "t": "x"}"#), &vars, &ctx());
+        let bad = check_reply(
+            &r,
+            &terminated(r#"{"status": "OK", "t": "x"}"#),
+            &vars,
+            &ctx(),
+            Reading::Exact,
+        );
         assert_eq!(bad.verdict(), Verdict::Failed);
     }
 
@@ -507,7 +513,8 @@ mod tests {
         let c = run(&e, r#"{'status': 'OK'}"#);
         assert_eq!(c.verdict(), Verdict::Failed);
         assert!(c.headline().unwrap().contains("Python's str()"));
-        let c = check_reply(&e, &terminated("[1]\r\n\r\n"), &Bindings::new(), &ctx());
+        let c =
+            check_reply(&e, &terminated("[1]\r\n\r\n"), &Bindings::new(), &ctx(), Reading::Exact);
         assert!(c.headline().unwrap().contains("not an object"));
     }
 
@@ -542,6 +549,7 @@ mod tests {
             &ReplyBytes { bytes: b"{\"status\": \"OK\"}\r\n".to_vec(), terminated: false },
             &Bindings::new(),
             &ctx(),
+            Reading::Exact,
         );
         assert_eq!(c.verdict(), Verdict::Failed);
         assert!(c.headline().unwrap().contains(r#"ends with "\r\n" and"#), "{c:?}");
@@ -560,11 +568,12 @@ mod tests {
     #[test]
     fn given_replies_are_checked_loosely() {
         let loose = |p: &str, reply: &str| {
-            check_given_reply(
+            check_reply(
                 &json(p),
                 &terminated(format!("{reply}\r\n\r\n")),
                 &Bindings::new(),
                 &ctx(),
+                Reading::Given,
             )
         };
         let login = r#"{"status": "OK", "tokenid": "${T:uuid}"}"#;

@@ -40,7 +40,12 @@ pub(super) fn short(v: &Value) -> String {
     }
 }
 
-impl Matcher<'_> {
+impl<'a> Matcher<'a> {
+    /// A match with nothing bound or found yet, in order.
+    pub(crate) fn new(vars: &'a Bindings, ctx: &'a Context) -> Self {
+        Matcher { vars, ctx, unordered: false, bound: Vec::new(), findings: Vec::new() }
+    }
+
     fn failed_since(&self, mark: usize) -> bool {
         self.findings[mark..].iter().any(|f| f.severity >= Verdict::Failed)
     }

@@ -701,10 +701,7 @@ pub(crate) async fn run_client_case(
     for step in &example.steps {
         run.given = step.given.clone();
         let go_on = match &step.action {
-            Action::Send { conn, text } => run.send(step.line, &step.source, *conn, text).await,
-            Action::Expect { conn, expect } => {
-                run.expect(step.line, &step.source, *conn, expect).await
-            }
+            Action::Send { .. } | Action::Expect { .. } => run.wire_step(step).await,
             Action::Type { text } => run.type_line(io, step.line, &step.source, text).await,
             Action::Print { text } => run.printed(io, step.line, &step.source, text).await,
             Action::Prompt { text } => {

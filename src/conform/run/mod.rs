@@ -45,16 +45,14 @@ pub use self::server::{run_server_cases, ServerTarget};
 
 use self::conn::{Conn, ReadOutcome};
 use super::diagnose::{self, ConnFacts, ReadFailure};
-use super::matcher::{
-    check_given_reply, check_reply, Check, Context, Finding, ReplyBytes, Verdict,
-};
+use super::matcher::{check_reply, Check, Context, Finding, Reading, ReplyBytes, Verdict};
 use super::outcome::{CaseResult, StepReport};
 use super::process::{describe_exit, Output, Running};
 use super::transcript::{escape_for_transcript, Transcript};
 use super::users::UserMap;
 use crate::shared::SharedChat;
 use crate::spec::pattern::{Bindings, Text, Unbound};
-use crate::spec::{Example, Expect};
+use crate::spec::{Action, Example, Expect, Step};
 
 /// How long the runner waits for the rest of a `\r\n\r\n` after a whole
 /// JSON object before taking the object as an unterminated reply.
@@ -285,6 +283,35 @@ impl<'a> CaseRun<'a> {
         self.record(line, source, check)
     }
 
+    /// How this step's reply is read: loosely when it is `given`.
+    fn reading(&self) -> Reading {
+        if self.given.is_some() {
+            Reading::Given
+        } else {
+            Reading::Exact
+        }
+    }
+
+    /// Takes one step of the protocol's side: a request to send or a reply
+    /// to check, with the `given` it carries. A client step (`type`,
+    /// `print`, a prompt) is not the protocol's side: a server case holding
+    /// one is the runner's error. Whether the case goes on.
+    async fn wire_step(&mut self, step: &Step) -> bool {
+        self.given = step.given.clone();
+        match &step.action {
+            Action::Send { conn, text } => self.send(step.line, &step.source, *conn, text).await,
+            Action::Expect { conn, expect } => {
+                self.expect(step.line, &step.source, *conn, expect).await
+            }
+            Action::Type { .. } | Action::Print { .. } | Action::Prompt { .. } => {
+                let message = "a client step in a server case".to_string();
+                let check =
+                    diagnose::one_finding(Verdict::Error, message, String::new(), String::new());
+                self.record(step.line, &step.source, check)
+            }
+        }
+    }
+
     /// `C1> …`.
     async fn send(&mut self, line: usize, source: &str, conn: u32, text: &Text) -> bool {
         let bytes = match text.render(&self.vars) {
@@ -332,15 +359,12 @@ impl<'a> CaseRun<'a> {
                 if let Some(token) = server::token_of(&reply) {
                     self.tokens.push(token);
                 }
-                let mut check = if self.given.is_some() {
-                    check_given_reply(expect, &reply, &self.vars, self.ctx)
-                } else {
-                    let mut check = check_reply(expect, &reply, &self.vars, self.ctx);
+                let mut check = check_reply(expect, &reply, &self.vars, self.ctx, self.reading());
+                if self.given.is_none() {
                     let c = &self.conns[&conn];
                     let command = c.commands.get(c.replies.saturating_sub(1)).cloned();
                     server::unknown_command_hint(&mut check, &reply, command.as_deref());
-                    check
-                };
+                }
                 if let Some(shown) = self.explained_by_history(expect, &reply, check.verdict()) {
                     check.findings = vec![Finding::new(
                         Verdict::Error,
@@ -429,11 +453,7 @@ impl<'a> CaseRun<'a> {
             let mut bytes = super::matcher::python_json(&v).into_bytes();
             bytes.extend_from_slice(suffix);
             let reply = ReplyBytes { bytes, terminated: reply.terminated };
-            if self.given.is_some() {
-                check_given_reply(expect, &reply, &self.vars, self.ctx).verdict()
-            } else {
-                check_reply(expect, &reply, &self.vars, self.ctx).verdict()
-            }
+            check_reply(expect, &reply, &self.vars, self.ctx, self.reading()).verdict()
         };
         // The same reply in the same bytes, so that only the entries count.
         let baseline = check(items.clone());

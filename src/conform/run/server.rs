@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 
 use super::conn::Conn;
 use super::{lock, parallel, probe, CaseRun, InProcess, Options, SharedTranscript};
-use crate::conform::diagnose::one_finding;
 use crate::conform::endpoint::Endpoint;
 use crate::conform::matcher::{Check, Context, ReplyBytes, Verdict};
 use crate::conform::outcome::{CaseResult, Progress};
@@ -451,23 +450,7 @@ async fn run_case(
         }
     }
     for step in &example.steps {
-        run.given = step.given.clone();
-        let go_on = match &step.action {
-            Action::Send { conn, text } => run.send(step.line, &step.source, *conn, text).await,
-            Action::Expect { conn, expect } => {
-                run.expect(step.line, &step.source, *conn, expect).await
-            }
-            Action::Type { .. } | Action::Print { .. } | Action::Prompt { .. } => {
-                let check = one_finding(
-                    Verdict::Error,
-                    "a client step in a server case".into(),
-                    String::new(),
-                    String::new(),
-                );
-                run.record(step.line, &step.source, check)
-            }
-        };
-        if !go_on {
+        if !run.wire_step(step).await {
             break;
         }
     }
