@@ -138,19 +138,7 @@ fn a_client_with_a_hard_coded_port_gets_its_server_there() {
         return;
     }
     let port = support::conform::free_port().to_string();
-    let client = support::conform::fixture("chat_client.py");
-    let run = conform(&[
-        "client",
-        "--port",
-        &port,
-        "--case",
-        "CLI-2.1,CLI-3.1",
-        "--",
-        "python3",
-        &client,
-        "--port",
-        &port,
-    ]);
+    let run = support::conform::conform_fixed_port_client(&port, "CLI-2.1,CLI-3.1", &[]);
     assert_eq!(run.code, 0, "{}", run.show());
     assert_eq!(run.verdicts().len(), 2);
     assert!(run.not_ok().is_empty(), "{}", run.show());

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::conform::{
-    bin, conform, conform_command, conform_within, fixture, free_port, have_python, own_networks,
-    python_client, python_server, temp_path,
+    bin, conform, conform_command, conform_fixed_port_client, conform_within, fixture, free_port,
+    have_python, own_networks, python_client, python_server, temp_path,
 };
 use support::{message_sent, token_from_auth_reply, ServerProcess};
 
@@ -488,26 +488,11 @@ fn a_fixed_port_taken_on_the_host_is_free_in_the_programs_own_network() {
     let transcript = run.case("SEND-3.1")["transcript"].to_string();
     assert!(transcript.contains("in a network of its own"), "{transcript}");
     // A client fixed to that port finds the runner listening there.
-    let client = fixture("chat_client.py");
-    let run = conform(&[
-        "client",
-        "--port",
-        &port,
-        "--case",
-        "CLI-1.1,CLI-3.1,CLI-8.1",
-        "--",
-        "python3",
-        &client,
-        "--port",
-        &port,
-    ]);
+    let run = conform_fixed_port_client(&port, "CLI-1.1,CLI-3.1,CLI-8.1", &[]);
     assert_eq!(run.code, 0, "{}", run.show());
     assert!(run.not_ok().is_empty(), "{}", run.show());
     // A wrong client is still graded as wrong there.
-    let run = conform(&[
-        "client", "--port", &port, "--case", "CLI-8.1", "--", "python3", &client, "--port", &port,
-        "--break", "repr",
-    ]);
+    let run = conform_fixed_port_client(&port, "CLI-8.1", &["--break", "repr"]);
     assert_eq!(run.verdicts()["CLI-8.1"], "FAILED", "{}", run.show());
     drop(taken);
 }
