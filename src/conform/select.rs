@@ -66,7 +66,7 @@ pub(crate) fn select<'a>(
     examples
         .into_iter()
         .filter(|e| patterns.is_empty() || patterns.iter().any(|p| p.matches(&e.id)))
-        .filter(|e| level.map_or(true, |l| e.level == l))
+        .filter(|e| level.is_none_or(|l| e.level == l))
         .collect()
 }
 

@@ -317,7 +317,7 @@ fn word_at(text: &[u8], word: &[u8], from: usize) -> Option<usize> {
     (from..=text.len() - word.len()).find(|&i| {
         text[i..].starts_with(word)
             && (i == 0 || !is_word_byte(text[i - 1]))
-            && text.get(i + word.len()).map_or(true, |b| !is_word_byte(*b))
+            && text.get(i + word.len()).is_none_or(|b| !is_word_byte(*b))
     })
 }
 

@@ -302,7 +302,7 @@ fn break_tie_to_even(f: f64, digits: &mut [u8], exponent: i32) {
     // The two candidates share the first n - 1 digits; the lower one ends
     // in `exact[n - 1]`, the upper one in the digit after it.
     let lower = exact[n - 1];
-    let even = if (lower - b'0') % 2 == 0 { lower } else { lower + 1 };
+    let even = if (lower - b'0').is_multiple_of(2) { lower } else { lower + 1 };
     if even == last || even > b'9' || digits[..n - 1] != exact[..n - 1] {
         return;
     }

@@ -100,6 +100,8 @@ impl fmt::Display for ManifestError {
     }
 }
 
+impl std::error::Error for ManifestError {}
+
 /// Reads the manifest at `path`; `flags` are the defaults under its own.
 pub(crate) fn from_manifest(
     path: &Path,

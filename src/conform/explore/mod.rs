@@ -219,7 +219,7 @@ async fn explore(
             // A new one must show again: a deviation that depends on timing
             // (or on a machine too loaded to answer in time) is not a finding.
             let again = run_session(&session, env).await;
-            if !again.and_then(|r| r.deviation).is_some_and(|d| d.core == deviation.core) {
+            if again.and_then(|r| r.deviation).is_none_or(|d| d.core != deviation.core) {
                 found.not_again += 1;
                 continue;
             }
