@@ -162,6 +162,18 @@ mod tests {
         assert!(!limits.may_accept(1));
     }
 
+    /// A connection's replies are held up to the limit and no further: the
+    /// server asks after each request, so it holds at most the limit plus
+    /// one reply.
+    #[test]
+    fn held_replies_stop_the_handling_at_their_limit() {
+        let limits = Limits { max_pending_output: 100, ..Limits::default() };
+        assert!(limits.may_handle_more(0));
+        assert!(limits.may_handle_more(99));
+        assert!(!limits.may_handle_more(100));
+        assert!(!limits.may_handle_more(101));
+    }
+
     /// The core applies the mailbox limits with the documented replies,
     /// after the token and recipient checks, and the session limit by
     /// ending the least recently used session.

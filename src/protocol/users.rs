@@ -321,6 +321,16 @@ mod tests {
         assert_eq!(&*json.name, b"\"Zo\\u00eb \\\"Z\\\"\"");
     }
 
+    /// The text of a users file that cannot be used says why in one line
+    /// (the file's own error, in `users_file`, adds the file's name).
+    #[test]
+    fn a_users_text_that_cannot_be_used_says_why() {
+        let error = UserDirectory::from_json("[").unwrap_err();
+        assert!(error.to_string().starts_with("not valid: "), "{error}");
+        let error = UserDirectory::from_json(r#"{"users": []}"#).unwrap_err();
+        assert_eq!(error.to_string(), "the file lists no users");
+    }
+
     #[test]
     fn builtin_users() {
         let users = UserDirectory::builtin();
