@@ -331,6 +331,14 @@ mod tests {
         assert_eq!(error.to_string(), "the file lists no users");
     }
 
+    /// A login's error names the check that failed (for a log or a
+    /// caller; the reply's text comes from the spec, in `step`).
+    #[test]
+    fn a_login_error_says_which_check_failed() {
+        assert_eq!(LoginError::NoSuchUser.to_string(), "no such user");
+        assert_eq!(LoginError::WrongPassword.to_string(), "wrong password");
+    }
+
     #[test]
     fn builtin_users() {
         let users = UserDirectory::builtin();
