@@ -30,8 +30,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-use crate::conform::endpoint::Endpoint;
 use tokio::task::JoinHandle;
 use tracing::instrument::WithSubscriber;
 
@@ -50,6 +48,7 @@ use super::outcome::{CaseResult, StepReport};
 use super::process::{describe_exit, Output, Running};
 use super::transcript::{escape_for_transcript, Transcript};
 use super::users::UserMap;
+use crate::conform::endpoint::Endpoint;
 use crate::shared::SharedChat;
 use crate::spec::pattern::{Bindings, Text, Unbound};
 use crate::spec::{Action, Example, Expect, Step};
